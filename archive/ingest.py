@@ -1,0 +1,316 @@
+"""Indexes DICOM files into Study/Series/Instance. Knows nothing of HTTP or Celery.
+
+Every way DICOM arrives (upload page, STOW-RS, import command) ends in ``ingest_spooled``:
+validate, place the file, index it, in that order, and safe to repeat. A rejected file leaves
+nothing behind and touches nothing already stored.
+"""
+
+import errno
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import BinaryIO
+
+import pydicom
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from pydicom.errors import InvalidDicomError
+
+from . import frames, storage
+from .models import INSTANCE_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Instance, Series, Study
+from .uids import is_valid_uid
+
+log = logging.getLogger(__name__)
+
+# Elements larger than this are not read into memory while indexing (pixel data, overlays).
+DEFER_SIZE = 64 * 1024
+
+
+class Status(StrEnum):
+    STORED = "stored"
+    ALREADY_STORED = "already stored"
+    REPLACED = "replaced"
+    # Same SOP Instance UID, other bytes, and OVERWRITE_INSTANCES off: the stored file stays.
+    KEPT_EXISTING = "kept existing"
+    REJECTED = "rejected"
+
+
+# DICOM failure reasons (PS3.18 Table 10.5.3-3 / PS3.7 Annex C) carried in the result so
+# STOW-RS can report them; they are DICOM statuses, not HTTP ones.
+CANNOT_UNDERSTAND = 0xC000
+PROCESSING_FAILURE = 0x0110
+OUT_OF_RESOURCES = 0xA700
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: Status
+    reason: str = ""
+    failure_code: int | None = None
+    sop_instance_uid: str = ""
+    sop_class_uid: str = ""
+    series_instance_uid: str = ""
+    study_instance_uid: str = ""
+    study_pk: int | None = None
+    instance_pk: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not Status.REJECTED
+
+    @property
+    def changed(self) -> bool:
+        """True when the archive's content changed, so caches must be rebuilt."""
+        return self.status in (Status.STORED, Status.REPLACED)
+
+
+class Rejected(Exception):
+    def __init__(self, reason: str, code: int = CANNOT_UNDERSTAND, **uids: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.uids = uids
+
+
+def ingest_path(path: Path | str) -> IngestResult:
+    """Store a copy of a file; the original stays where it is."""
+    try:
+        with open(path, "rb") as source:
+            return ingest_stream(source)
+    except OSError as exc:
+        return IngestResult(Status.REJECTED, f"cannot read file: {exc.strerror}", OUT_OF_RESOURCES)
+
+
+def ingest_stream(source: BinaryIO) -> IngestResult:
+    try:
+        spooled = storage.spool(source)
+    except OSError as exc:
+        code = OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
+        return IngestResult(Status.REJECTED, f"cannot store file: {exc.strerror}", code)
+    return ingest_spooled(spooled)
+
+
+def ingest_spooled(spooled: storage.Spooled) -> IngestResult:
+    """Take ownership of a spooled file: it ends in its final place or is deleted."""
+    try:
+        dataset, attrs = _read(spooled)
+        return _index(spooled, dataset, attrs)
+    except Rejected as exc:
+        return IngestResult(Status.REJECTED, exc.reason, exc.code, **exc.uids)
+    finally:
+        storage.discard(spooled.path)
+
+
+def _read(spooled: storage.Spooled) -> tuple[pydicom.Dataset, dict]:
+    try:
+        dataset = pydicom.dcmread(spooled.path, defer_size=DEFER_SIZE)
+    except InvalidDicomError:
+        raise Rejected("not a DICOM file (no DICM prefix after the 128-byte preamble)") from None
+    except Exception as exc:  # pydicom raises many kinds on damaged input
+        raise Rejected(f"DICOM file cannot be parsed: {_short(exc)}") from None
+
+    meta = getattr(dataset, "file_meta", None)
+    transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    uids = {}
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        try:
+            value = str(dataset.get(keyword, "") or "").strip()
+        except Exception as exc:
+            raise Rejected(f"{keyword} cannot be read: {_short(exc)}") from None
+        if not value:
+            raise Rejected(f"{keyword} is missing")
+        if not is_valid_uid(value):
+            raise Rejected(
+                f"{keyword} is not a valid UID (digits and dots, at most 64): {value!r:.80}"
+            )
+        uids[keyword] = value
+    found = {
+        "sop_instance_uid": uids["SOPInstanceUID"],
+        "series_instance_uid": uids["SeriesInstanceUID"],
+        "study_instance_uid": uids["StudyInstanceUID"],
+    }
+    if not is_valid_uid(transfer_syntax):
+        raise Rejected("file meta information has no valid Transfer Syntax UID", **found)
+    try:
+        _check_complete(dataset, spooled.size)
+        offsets = frames.locate(spooled.path, dataset)
+    except Rejected as exc:
+        exc.uids = found
+        raise
+    except Exception as exc:
+        raise Rejected(f"DICOM file cannot be parsed: {_short(exc)}", **found) from None
+
+    attrs = {"transfer_syntax_uid": transfer_syntax, "frame_offsets": offsets}
+    for table in (STUDY_FIELDS, SERIES_FIELDS, INSTANCE_FIELDS):
+        for keyword, field in table.items():
+            attrs[field] = _value(dataset, keyword)
+    attrs.update(found)
+    attrs["sop_class_uid"] = attrs["sop_class_uid"] or str(
+        getattr(meta, "MediaStorageSOPClassUID", "") or ""
+    )
+    attrs["patient_name_key"] = attrs["patient_name"].upper()
+    return dataset, attrs
+
+
+def _check_complete(dataset: pydicom.Dataset, size: int) -> None:
+    """Refuse truncated files: pydicom skips deferred values without checking they are there."""
+    if str(getattr(dataset.file_meta, "TransferSyntaxUID", "")) == frames.DEFLATED:
+        return  # value positions are in the inflated stream; pydicom read it whole already
+    end = 0
+    for elem in dataset._dict.values():
+        tell = getattr(elem, "value_tell", None)
+        length = getattr(elem, "length", None)
+        if tell is not None and length is not None and length != 0xFFFFFFFF:
+            end = max(end, tell + length)
+    if end > size:
+        raise Rejected(f"file is truncated: {size} bytes, but its last element ends at byte {end}")
+
+
+def _value(dataset: pydicom.Dataset, keyword: str):
+    """An attribute as the index keeps it: text (multiple values joined by a backslash) or
+    int for the integer fields; empty when absent or unreadable, which never rejects a file."""
+    field = _FIELD_TYPES.get(keyword)
+    try:
+        value = dataset.get(keyword)
+    except Exception:
+        value = None
+    if field == "int":
+        try:
+            return int(value) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value)
+    return text[: _MAX_LENGTHS.get(keyword, 64)].strip()
+
+
+def _index(spooled: storage.Spooled, dataset: pydicom.Dataset, attrs: dict) -> IngestResult:
+    uids = {
+        key: attrs[key] for key in ("sop_instance_uid", "series_instance_uid", "study_instance_uid")
+    }
+    uids["sop_class_uid"] = attrs["sop_class_uid"]
+    relpath = storage.instance_relpath(
+        attrs["study_instance_uid"], attrs["series_instance_uid"], attrs["sop_instance_uid"]
+    )
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _index_locked(spooled, attrs, relpath, uids)
+        except IntegrityError:
+            # Another upload created the same study, series or instance between our read and
+            # our insert; the next attempt sees its row.
+            if attempt == 2:
+                raise
+        except OSError as exc:
+            return IngestResult(
+                Status.REJECTED, f"cannot store file: {exc.strerror}", OUT_OF_RESOURCES, **uids
+            )
+    raise AssertionError("unreachable")
+
+
+def _index_locked(spooled, attrs, relpath, uids) -> IngestResult:
+    study, _ = Study.objects.get_or_create(
+        study_instance_uid=attrs["study_instance_uid"],
+        defaults={**_pick(attrs, STUDY_FIELDS), "patient_name_key": attrs["patient_name_key"]},
+    )
+    # One writer per study at a time: counts and the instance check below stay consistent.
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    series, _ = Series.objects.get_or_create(
+        series_instance_uid=attrs["series_instance_uid"],
+        defaults={"study": study, **_pick(attrs, SERIES_FIELDS)},
+    )
+    if series.study_id != study.pk:
+        raise Rejected(
+            f"series {series.series_instance_uid} already belongs to another study",
+            PROCESSING_FAILURE,
+            **uids,
+        )
+
+    existing = Instance.objects.filter(sop_instance_uid=attrs["sop_instance_uid"]).first()
+    instance_attrs = {
+        **_pick(attrs, INSTANCE_FIELDS),
+        "transfer_syntax_uid": attrs["transfer_syntax_uid"],
+        "frame_offsets": attrs["frame_offsets"],
+        "file_path": relpath,
+        "file_size": spooled.size,
+        "sha256": spooled.sha256,
+    }
+    if existing is None:
+        instance = Instance.objects.create(series=series, **instance_attrs)
+        status = Status.STORED
+    elif existing.sha256 == spooled.sha256:
+        return IngestResult(
+            Status.ALREADY_STORED, "", study_pk=study.pk, instance_pk=existing.pk, **uids
+        )
+    elif not settings.OVERWRITE_INSTANCES:
+        return IngestResult(
+            Status.KEPT_EXISTING,
+            "an instance with this SOP Instance UID but different content is already stored;"
+            " it was kept (OVERWRITE_INSTANCES is off)",
+            study_pk=study.pk,
+            instance_pk=existing.pk,
+            **uids,
+        )
+    else:
+        instance = _replace(existing, series, instance_attrs)
+        status = Status.REPLACED
+
+    storage.place(spooled, relpath)
+    series.refresh_counts()
+    study.refresh_counts()
+    Study.objects.filter(pk=study.pk).update(generation=F("generation") + 1)
+    return IngestResult(status, "", study_pk=study.pk, instance_pk=instance.pk, **uids)
+
+
+def _replace(existing: Instance, series: Series, instance_attrs: dict) -> Instance:
+    old_series = existing.series
+    old_path = existing.file_path
+    for field, value in instance_attrs.items():
+        setattr(existing, field, value)
+    existing.series = series
+    existing.metadata = None
+    existing.save()
+    if old_series.pk != series.pk:
+        old_study = Study.objects.select_for_update().get(pk=old_series.study_id)
+        old_series.refresh_counts()
+        old_study.refresh_counts()
+        Study.objects.filter(pk=old_study.pk).update(generation=F("generation") + 1)
+    if old_path != existing.file_path:
+        transaction.on_commit(lambda: storage.delete(old_path))
+    return existing
+
+
+def _pick(attrs: dict, table: dict) -> dict:
+    return {field: attrs[field] for field in table.values()}
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+_FIELD_TYPES = {"SeriesNumber": "int", "InstanceNumber": "int", "Rows": "int", "Columns": "int"}
+_FIELD_TYPES |= {"NumberOfFrames": "int", "BitsAllocated": "int", "SamplesPerPixel": "int"}
+
+
+def _max_lengths() -> dict[str, int]:
+    lengths = {}
+    for model, table in (
+        (Study, STUDY_FIELDS),
+        (Series, SERIES_FIELDS),
+        (Instance, INSTANCE_FIELDS),
+    ):
+        for keyword, field in table.items():
+            max_length = model._meta.get_field(field).max_length
+            if max_length:
+                lengths[keyword] = max_length
+    return lengths
+
+
+_MAX_LENGTHS = _max_lengths()

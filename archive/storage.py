@@ -1,0 +1,100 @@
+"""Where instance files live under settings.DICOM_STORAGE_DIR, and how they get there.
+
+A file is streamed to a temporary file beside its final place (same filesystem), hashed on
+the way, and only then renamed into place, so a reader never sees half a file. Paths are
+built from validated UIDs only. Knows nothing of DICOM parsing, HTTP or Celery.
+"""
+
+import contextlib
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+
+CHUNK = 1024 * 1024
+
+
+@dataclass
+class Spooled:
+    path: Path
+    size: int
+    sha256: str
+
+
+def root() -> Path:
+    return Path(settings.DICOM_STORAGE_DIR)
+
+
+def incoming_dir() -> Path:
+    path = root() / ".incoming"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def instance_relpath(study_uid: str, series_uid: str, sop_uid: str) -> str:
+    """The callers pass UIDs checked by ``uids.is_valid_uid``; digits and dots cannot escape."""
+    return f"{study_uid}/{series_uid}/{sop_uid}.dcm"
+
+
+def spool(source: BinaryIO) -> Spooled:
+    """Copy a stream to a new temporary file in the storage area, hashing it on the way."""
+    digest = hashlib.sha256()
+    size = 0
+    fd, name = tempfile.mkstemp(dir=incoming_dir(), suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return Spooled(Path(name), size, digest.hexdigest())
+
+
+def hash_file(path: Path) -> Spooled:
+    """Hash a file that is already in the storage area (a spooled upload) without copying it."""
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return Spooled(Path(path), size, digest.hexdigest())
+
+
+def place(spooled: Spooled, relpath: str) -> Path:
+    """Atomically move a spooled file to its final place, replacing what was there."""
+    final = root() / relpath
+    final.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(spooled.path, final)
+    return final
+
+
+def discard(path: Path) -> None:
+    Path(path).unlink(missing_ok=True)
+
+
+def delete(relpath: str) -> None:
+    """Remove a stored file and the folders it leaves empty (series, then study)."""
+    final = root() / relpath
+    final.unlink(missing_ok=True)
+    for folder in (final.parent, final.parent.parent):
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
+def delete_tree(study_uid: str, series_uid: str | None = None) -> None:
+    folder = root() / study_uid if series_uid is None else root() / study_uid / series_uid
+    shutil.rmtree(folder, ignore_errors=True)
+    if series_uid is not None:
+        with contextlib.suppress(OSError):
+            (root() / study_uid).rmdir()

@@ -1,0 +1,8 @@
+"""Top-level routes; each app owns its own table."""
+
+from django.contrib import admin
+from django.urls import path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Run the whole test suite. Sets up what it needs first (same .venv as run.sh, plus test
+# tools and Debian's Chromium for the browser tests).
+#
+# Pass 1: PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL; default: the local servers),
+#         when reachable; every test.
+# Pass 2: the embedded default, SQLite + filesystem broker; every test but the browser ones
+#         (they ran in pass 1), or every test when pass 1 could not run.
+# Extra arguments go to pytest in both passes, e.g. ./test.sh -k ingest
+set -euo pipefail
+cd "$(dirname "$0")"
+source scripts/setup.sh test
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian's chromium for the browser tests"
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  else
+    echo "!! chromium is not installed: the browser tests will be skipped (apt-get install chromium)"
+  fi
+fi
+
+echo "==> ruff"
+.venv/bin/ruff check .
+
+pg_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+redis_url=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+reachable() { .venv/bin/python - "$1" <<'PY'
+import socket, sys, urllib.parse
+u = urllib.parse.urlparse(sys.argv[1])
+try:
+    socket.create_connection((u.hostname, u.port), timeout=2).close()
+except OSError:
+    sys.exit(1)
+PY
+}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+status=0
+browser_done=0
+if reachable "$pg_url" && reachable "$redis_url"; then
+  echo "==> pass 1: PostgreSQL + Redis"
+  DATA_DIR="$work/pg" DATABASE_URL="$pg_url" CELERY_BROKER_URL="$redis_url" \
+    .venv/bin/pytest "$@" || status=$?
+  browser_done=1
+else
+  echo "!! PostgreSQL ($pg_url) or Redis ($redis_url) not reachable: pass 1 skipped"
+fi
+
+echo "==> pass 2: SQLite + filesystem broker (embedded default)"
+marker=()
+[ "$browser_done" = 1 ] && marker=(-m "not browser")
+env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL DATA_DIR="$work/sqlite" \
+  .venv/bin/pytest "${marker[@]}" "$@" || status=$?
+exit $status

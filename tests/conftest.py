@@ -1,0 +1,118 @@
+"""Shared fixtures: real database (SQLite or PostgreSQL, from DATABASE_URL), real broker and
+real Celery worker process, storage in a temporary folder. Nothing here is mocked."""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+ROOT = Path(__file__).resolve().parent.parent
+QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+
+
+def pytest_configure(config):
+    # Every test run has its own queue, so two runs on one Redis never take each other's tasks.
+    from ohifsite.celery import app
+
+    app.conf.task_default_queue = QUEUE
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """A test database of its own per run: on PostgreSQL a name with the pid, on SQLite a
+    file (not memory) so that a worker process can open the same database."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    db.setdefault("TEST", {})
+    if db["ENGINE"].endswith("sqlite3"):
+        db["TEST"]["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+    else:
+        db["TEST"]["NAME"] = f"test_ohifsite_{os.getpid()}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def storage_dir(tmp_path_factory):
+    from django.conf import settings
+
+    path = tmp_path_factory.mktemp("dicom")
+    settings.DICOM_STORAGE_DIR = path
+    return path
+
+
+@pytest.fixture(scope="session")
+def database_url(django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        params = connection.settings_dict
+    if params["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{params['NAME']}"
+    user = params.get("USER") or "postgres"
+    host = params.get("HOST") or "127.0.0.1"
+    port = params.get("PORT") or 5432
+    password = f":{params['PASSWORD']}" if params.get("PASSWORD") else ""
+    return f"postgres://{user}{password}@{host}:{port}/{params['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker(database_url, storage_dir, tmp_path_factory):
+    """A real `celery worker` process on the configured broker (Redis or the embedded
+    filesystem broker), reading the test database and storage."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DICOM_STORAGE_DIR": str(storage_dir),
+        "CACHE_BUILD_DELAY": "0",
+    }
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "ohifsite",
+                "worker",
+                "-Q",
+                QUEUE,
+                "-P",
+                "solo",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while b"ready." not in log.read_bytes():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"celery worker did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield process
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
