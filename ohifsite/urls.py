@@ -1,8 +1,9 @@
 """Top-level routes; each app owns its own table."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("dicom-web/", include("archive.dicomweb.urls")),
 ]

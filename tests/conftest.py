@@ -116,3 +116,19 @@ def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+@pytest.fixture
+def dicomweb_session(live_server, admin_user):
+    """A requests session for third-party clients (dicomweb-client) against the live server,
+    authenticated as an administrator with HTTP Basic (pytest-django's admin_user)."""
+    import requests
+
+    session = requests.Session()
+    session.auth = (admin_user.username, "password")
+    return session
+
+
+@pytest.fixture
+def dicomweb_url(live_server):
+    return f"{live_server.url}/dicom-web"

@@ -1,0 +1,29 @@
+"""The entry every way DICOM arrives calls: ingest, then schedule the cache build.
+
+Upload page, STOW-RS and ``import_dicom`` all go through here (the paperless pattern), so the
+follow-up work is the same whichever way a file came in. Knows nothing of HTTP.
+"""
+
+from pathlib import Path
+from typing import BinaryIO
+
+from . import ingest, storage, tasks
+from .ingest import IngestResult
+
+
+def receive_path(path: Path | str) -> IngestResult:
+    return _scheduled(ingest.ingest_path(path))
+
+
+def receive_stream(source: BinaryIO) -> IngestResult:
+    return _scheduled(ingest.ingest_stream(source))
+
+
+def receive_spooled(spooled: storage.Spooled) -> IngestResult:
+    return _scheduled(ingest.ingest_spooled(spooled))
+
+
+def _scheduled(result: IngestResult) -> IngestResult:
+    if result.changed and result.study_pk is not None:
+        tasks.schedule_cache_build(result.study_pk)
+    return result

@@ -1,0 +1,33 @@
+"""Celery tasks: thin wrappers around ``caches``. Arguments are plain ids; every task is
+idempotent, so it is acknowledged late and may run twice."""
+
+from celery import shared_task
+from django.conf import settings
+from django.db import transaction
+
+from .models import Study
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def build_caches(study_id: int, generation: int) -> str:
+    from . import caches
+
+    return caches.build(study_id, generation)
+
+
+def schedule_cache_build(study_id: int) -> None:
+    """Queue a cache build for the study's current generation once the transaction commits.
+
+    Each ingest queues one; a task whose generation is no longer current leaves the work to
+    the newer one, so a series arriving instance by instance is processed once at the end.
+    """
+    if not settings.PRELOAD:
+        return
+    generation = Study.objects.filter(pk=study_id).values_list("generation", flat=True).first()
+    if generation is None:
+        return
+    transaction.on_commit(
+        lambda: build_caches.apply_async(
+            (study_id, generation), countdown=settings.CACHE_BUILD_DELAY
+        )
+    )
