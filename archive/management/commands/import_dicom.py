@@ -1,0 +1,338 @@
+"""``manage.py import_dicom PATH...``: bulk import of folders (recursive) and zip archives.
+
+Every file goes through ``archive.intake`` exactly as an upload or a STOW-RS part does, so the
+result of each file is the one ingest reports, and a re-run after an interruption stores what is
+missing and reports the rest as already stored. Zip members are streamed to the ingest one by
+one; the archive is never extracted whole.
+"""
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+import zipfile
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, connection
+from tqdm import tqdm
+
+from archive import intake
+from archive.ingest import CANNOT_UNDERSTAND, IngestResult, Status
+
+# Media index files (PS3.10 DICOMDIR) describe a CD's files; they are not instances.
+INDEX_FILE_NAMES = {"DICOMDIR"}
+EXAMPLES_PER_REASON = 3
+
+
+@dataclass(frozen=True)
+class Item:
+    """One file to import: a file on disk, or a member of a zip archive on disk."""
+
+    path: Path
+    size: int
+    member: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.path}:{self.member}" if self.member is not None else str(self.path)
+
+
+@dataclass
+class Scan:
+    items: list[Item] = field(default_factory=list)
+    # Things that could not even be listed (an unreadable folder, a broken zip), with why.
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(item.size for item in self.items)
+
+
+def scan(paths: list[Path]) -> Scan:
+    """List every file under the given paths, in a stable order, before importing any."""
+    found = Scan()
+    for path in paths:
+        if path.is_dir():
+            for folder, dirs, files in os.walk(path, onerror=lambda e: _unreadable(found, e)):
+                dirs.sort()
+                for name in sorted(files):
+                    _add_file(found, Path(folder) / name)
+        else:
+            _add_file(found, path)
+    return found
+
+
+def _unreadable(found: Scan, exc: OSError) -> None:
+    found.unreadable.append((str(exc.filename), f"cannot read folder: {exc.strerror}"))
+
+
+def _add_file(found: Scan, path: Path) -> None:
+    if path.name.upper() in INDEX_FILE_NAMES:
+        found.skipped.append(str(path))
+        return
+    if path.suffix.lower() == ".zip":
+        _add_zip(found, path)
+        return
+    try:
+        found.items.append(Item(path, path.stat().st_size))
+    except OSError as exc:
+        found.unreadable.append((str(path), f"cannot read file: {exc.strerror}"))
+
+
+def _add_zip(found: Scan, path: Path) -> None:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = [info for info in archive.infolist() if not info.is_dir()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        found.unreadable.append((str(path), f"not a readable zip archive: {exc}"))
+        return
+    for info in members:
+        if Path(info.filename).name.upper() in INDEX_FILE_NAMES:
+            found.skipped.append(f"{path}:{info.filename}")
+        else:
+            found.items.append(Item(path, info.file_size, info.filename))
+
+
+class ZipReaders:
+    """The zip archive a thread is reading, kept open while its members come one after the
+    other. One per thread: each has its own file handle, so no read position is shared."""
+
+    def __init__(self):
+        self.path: Path | None = None
+        self.archive: zipfile.ZipFile | None = None
+
+    def open(self, path: Path, member: str):
+        if path != self.path:
+            self.close()
+            self.archive = zipfile.ZipFile(path)
+            self.path = path
+        return self.archive.open(member)
+
+    def close(self) -> None:
+        if self.archive is not None:
+            self.archive.close()
+        self.path = self.archive = None
+
+
+def import_item(item: Item, zips: ZipReaders) -> IngestResult:
+    if item.member is None:
+        return intake.receive_path(item.path)
+    try:
+        with zips.open(item.path, item.member) as stream:
+            return intake.receive_stream(stream)
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, zlib.error) as exc:
+        # Damaged, encrypted or oddly compressed member: ingest's spool has removed its copy.
+        return IngestResult(Status.REJECTED, f"zip member cannot be read: {exc}", CANNOT_UNDERSTAND)
+
+
+@dataclass
+class Summary:
+    """What happened to each file, grouped for the closing report."""
+
+    counts: Counter = field(default_factory=Counter)
+    # Reason group (the reason up to its first colon) -> [(file, full reason)].
+    rejected: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    kept: list[str] = field(default_factory=list)
+    files: int = 0
+    bytes: int = 0
+
+    def add(self, label: str, size: int, result: IngestResult) -> None:
+        self.files += 1
+        self.bytes += size
+        self.counts[result.status] += 1
+        if result.status is Status.REJECTED:
+            self.reject(label, result.reason)
+        elif result.status is Status.KEPT_EXISTING:
+            self.kept.append(label)
+
+    def reject(self, label: str, reason: str) -> None:
+        group = reason.split(":", 1)[0]
+        self.rejected.setdefault(group, []).append((label, reason))
+
+    @property
+    def rejected_count(self) -> int:
+        return sum(len(files) for files in self.rejected.values())
+
+    def lines(self, elapsed: float, skipped: list[str], all_examples: bool) -> list[str]:
+        seconds = max(elapsed, 1e-9)
+        lines = [
+            f"{self.files} files, {self.bytes / 1e6:.1f} MB in {elapsed:.1f} s:"
+            f" {self.files / seconds:.1f} files/s, {self.bytes / 1e6 / seconds:.1f} MB/s",
+        ]
+        for status in (Status.STORED, Status.ALREADY_STORED, Status.REPLACED):
+            lines.append(f"  {status.value}: {self.counts[status]}")
+        lines.append(f"  {Status.KEPT_EXISTING.value}: {len(self.kept)}")
+        if self.kept:
+            lines.append("    (same SOP Instance UID, other bytes; OVERWRITE_INSTANCES is off)")
+            lines += [f"    {label}" for label in self._examples(self.kept, all_examples)]
+        lines.append(f"  {Status.REJECTED.value}: {self.rejected_count}")
+        by_size = sorted(self.rejected.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        for group, files in by_size:
+            lines.append(f"    {len(files)} x {group}")
+            for label, reason in self._examples(files, all_examples):
+                detail = "" if reason == group else f"  ({reason})"
+                lines.append(f"        {label}{detail}")
+        if skipped:
+            lines.append(f"  skipped: {len(skipped)} DICOMDIR index files (not instances)")
+        return lines
+
+    @staticmethod
+    def _examples(entries: list, all_examples: bool) -> list:
+        return entries if all_examples else entries[:EXAMPLES_PER_REASON]
+
+
+class Command(BaseCommand):
+    help = (
+        "Import DICOM files from folders (recursively) and .zip archives through the archive's"
+        " one ingest path. Prints a summary; exits with status 1 if any file was rejected."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", type=Path, help="files, folders or .zip archives")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=1,
+            help="files imported at the same time, in threads (default 1)",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(self, *args, paths, workers, no_progress, verbosity, **options):
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise CommandError(f"no such file or folder: {', '.join(missing)}")
+        if workers < 1:
+            raise CommandError("--workers must be at least 1")
+
+        found = scan(paths)
+        summary = Summary()
+        for label, reason in found.unreadable:
+            summary.reject(label, reason)
+        bar = tqdm(
+            total=found.total_bytes,
+            unit="B",
+            unit_scale=True,
+            desc="import",
+            disable=no_progress or verbosity == 0,
+            file=sys.stderr,
+            mininterval=0.5,
+            dynamic_ncols=True,
+        )
+        started = time.monotonic()
+        lock = threading.Lock()
+
+        def record(item: Item, result: IngestResult) -> None:
+            with lock:
+                summary.add(item.label, item.size, result)
+                if verbosity >= 2:
+                    bar.write(f"{result.status.value}: {item.label} {result.reason}".rstrip())
+                bar.update(item.size)
+                rate = summary.files / max(time.monotonic() - started, 1e-9)
+                bar.set_postfix_str(
+                    f"{summary.files}/{len(found.items)} files, {rate:.0f} files/s", refresh=False
+                )
+
+        interrupted = False
+        try:
+            with quiet_pydicom(verbosity < 2):
+                run(found.items, workers, record)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            bar.close()
+        elapsed = time.monotonic() - started
+
+        for line in summary.lines(elapsed, found.skipped, all_examples=verbosity >= 2):
+            self.stdout.write(line)
+        if interrupted:
+            left = len(found.items) - summary.files
+            raise CommandError(
+                f"interrupted with {left} files not imported; run again to import them"
+                " (what is stored is skipped as already stored)",
+                returncode=130,
+            )
+        if summary.rejected_count:
+            raise CommandError(f"{summary.rejected_count} files rejected", returncode=1)
+
+
+@contextlib.contextmanager
+def quiet_pydicom(quiet: bool):
+    """pydicom warns about every oddity it reads past; in a bulk import that buries the
+    progress bar. Rejections carry their reason anyway; -v 2 shows the warnings too."""
+    if not quiet:
+        yield
+        return
+    logger = logging.getLogger("pydicom")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"pydicom(\.|$)")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def run(items: list[Item], workers: int, record) -> None:
+    """Import every item, ``workers`` at a time; ``record`` is called once per item.
+
+    On Ctrl-C the threads finish the file they hold and stop, so no file is left half done.
+    """
+    source = iter(items)
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        zips = ZipReaders()
+        try:
+            while not stop.is_set():
+                with lock:
+                    item = next(source, None)
+                if item is None:
+                    return
+                record(item, _import_safely(item, zips))
+        except BaseException as exc:  # reraised in the main thread
+            errors.append(exc)
+            stop.set()
+        finally:
+            zips.close()
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()  # each thread has its own database connection
+
+    if workers == 1:
+        work()
+    else:
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(0.2)
+        except KeyboardInterrupt:
+            stop.set()
+            for thread in threads:
+                thread.join()
+            raise
+    if errors:
+        raise errors[0]
+
+
+def _import_safely(item: Item, zips: ZipReaders) -> IngestResult:
+    """Ingest promises a result for any input; should it fail anyway, that file is reported
+    and the import goes on. A database that is down stops the import instead."""
+    try:
+        return import_item(item, zips)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        return IngestResult(Status.REJECTED, f"ingest failed: {type(exc).__name__}: {exc}")
