@@ -1,0 +1,144 @@
+"""DICOM JSON (PS3.18 Annex F) for one stored instance, with BulkDataURIs for large binaries.
+
+pydicom's ``DataElement.to_json_dict`` encodes every element; this module only adds our policy:
+pixel data and binary values over ``BULK_THRESHOLD`` become BulkDataURIs (never read into
+memory when pydicom deferred them), elements pydicom cannot encode are left out rather than
+failing the instance, and values PostgreSQL's jsonb refuses (NaN, NUL characters) are cleaned.
+Knows nothing of HTTP, Celery or the database.
+
+A BulkDataURI names the element by its path in the dataset: ``7FE00010`` at top level,
+``00540016/0/00181072`` for an element inside item 0 (items count from 0, as in Orthanc's
+content paths) of a sequence. ``bulk_path`` writes that path, ``parse_bulk_path`` reads it back
+for the bulkdata endpoint, and ``element_at`` finds the element it names.
+"""
+
+import logging
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pydicom
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
+
+log = logging.getLogger(__name__)
+
+# Binary values longer than this are given as BulkDataURIs (about Orthanc's ~1 KB).
+BULK_THRESHOLD = 1024
+BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+
+BulkPath = tuple[int, ...]  # tag, item index, tag, item index, ..., tag
+UriFor = Callable[[BulkPath], str]
+
+
+def read(path: Path | str) -> Dataset:
+    """Parse a stored file once, leaving large values on disk until something asks for them."""
+    return pydicom.dcmread(path, defer_size=BULK_THRESHOLD)
+
+
+def to_json(dataset: Dataset, uri_for: UriFor) -> dict:
+    """The DICOM JSON object of a dataset; ``uri_for(path)`` gives the BulkDataURI of an
+    element. File meta information (group 0002) is not part of the dataset and not included."""
+    return _dataset(dataset, uri_for, ())
+
+
+def bulk_path(path: BulkPath) -> str:
+    return "/".join(f"{part:08X}" if i % 2 == 0 else str(part) for i, part in enumerate(path))
+
+
+def parse_bulk_path(text: str) -> BulkPath | None:
+    """``"00540016/0/00181072"`` -> ``(0x00540016, 0, 0x00181072)``; None if malformed."""
+    parts = text.strip("/").split("/")
+    if len(parts) % 2 == 0:
+        return None
+    path = []
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            if len(part) != 8:
+                return None
+            try:
+                path.append(int(part, 16))
+            except ValueError:
+                return None
+        else:
+            if not part.isdigit():
+                return None
+            path.append(int(part))
+    return tuple(path)
+
+
+def element_at(dataset: Dataset, path: BulkPath) -> DataElement | None:
+    """The element a BulkDataURI path names, or None when the dataset has no such element."""
+    for depth in range(0, len(path) - 1, 2):
+        tag, index = path[depth], path[depth + 1]
+        if tag not in dataset:
+            return None
+        items = dataset[tag].value
+        if dataset[tag].VR != "SQ" or index >= len(items):
+            return None
+        dataset = items[index]
+    return dataset.get(path[-1])
+
+
+def _dataset(dataset: Dataset, uri_for: UriFor, parent: BulkPath) -> dict:
+    out = {}
+    for tag in sorted(dataset.keys()):
+        if tag.group == 0x0002:
+            continue
+        path = (*parent, int(tag))
+        try:
+            value = _element(dataset, tag, uri_for, path)
+        except Exception as exc:  # one bad element must not lose the whole instance
+            log.warning("DICOM JSON: element %08X left out: %s", tag, exc)
+            continue
+        out[f"{tag:08X}"] = value
+    return out
+
+
+def _element(dataset: Dataset, tag: BaseTag, uri_for: UriFor, path: BulkPath) -> dict:
+    raw = dataset.get_item(tag, keep_deferred=True)
+    if _is_deferred_binary(raw):
+        return {"vr": _deferred_vr(raw), "BulkDataURI": uri_for(path)}
+    elem = dataset[tag]
+    if elem.VR == "SQ":
+        items = [_dataset(item, uri_for, (*path, i)) for i, item in enumerate(elem.value)]
+        return {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
+    if int(tag) in PIXEL_TAGS and not elem.is_empty:
+        return {"vr": elem.VR, "BulkDataURI": uri_for(path)}
+    encoded = elem.to_json_dict(lambda _elem: uri_for(path), BULK_THRESHOLD)
+    if "Value" in encoded:
+        encoded["Value"] = [_clean(v) for v in encoded["Value"]]
+    return encoded
+
+
+def _is_deferred_binary(raw) -> bool:
+    """A value pydicom left on disk (longer than BULK_THRESHOLD) that JSON carries by URI."""
+    if not isinstance(raw, RawDataElement) or raw.value is not None or raw.length == 0:
+        return False
+    return int(raw.tag) in PIXEL_TAGS or _deferred_vr(raw) in BINARY_VRS
+
+
+def _deferred_vr(raw: RawDataElement) -> str:
+    vr = raw.VR
+    if not vr:
+        try:
+            vr = dictionary_VR(raw.tag)
+        except KeyError:
+            return "UN"  # private or unknown element in an implicit VR file
+    if " or " in vr:  # ambiguous ("OB or OW", "US or SS or OW"): large values are words
+        return "OW" if "OW" in vr else vr.split(" or ")[0]
+    return vr
+
+
+def _clean(value):
+    """jsonb accepts neither NaN/Infinity nor NUL characters; DICOM JSON allows null values."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str) and "\x00" in value:
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    return value
