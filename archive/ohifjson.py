@@ -1,0 +1,225 @@
+"""OHIF's DICOM JSON document (``{"studies": [...]}``, read by OHIF's DicomJSONDataSource).
+
+Built from the index (study and series rows) and each instance's DICOM JSON; pure, no HTTP,
+no database. Instance ``metadata`` holds the attributes OHIF reads to display CT, MR, PET with
+SUV, CR/DX, US, RGB and multi-frame images (the list Orthanc's OHIF plugin emits, plus OHIF's
+own generator's sequences), typed as OHIF expects: numbers as numbers, multi-valued attributes
+as lists, person names as strings. Series and instances are ordered by their numbers.
+
+A multi-frame instance becomes one entry per frame whose url ends in ``&frame=N`` (N from 1,
+as Cornerstone's WADO-URI loader counts), without ``NumberOfFrames``: OHIF would otherwise
+multiply each entry by its frame count. Enhanced multi-frame objects get each frame's
+position, orientation, spacing, rescale and window from their functional groups.
+"""
+
+from urllib.parse import urlencode
+
+from pydicom.datadict import keyword_for_tag
+
+_INT = {
+    "Columns", "Rows", "InstanceNumber", "AcquisitionNumber", "BitsAllocated", "BitsStored",
+    "HighBit", "PixelRepresentation", "SamplesPerPixel", "PlanarConfiguration",
+    "NumberOfFrames", "ActualFrameDuration",
+}  # fmt: skip
+_FLOAT = {
+    "RescaleIntercept", "RescaleSlope", "SliceThickness", "SpacingBetweenSlices",
+    "PatientSize", "PatientWeight", "FrameReferenceTime", "FrameTime",
+    "RecommendedDisplayFrameRate",
+}  # fmt: skip
+_FLOAT_LIST = {
+    "PixelSpacing",
+    "ImagerPixelSpacing",
+    "ImageOrientationPatient",
+    "ImagePositionPatient",
+}
+_STR_LIST = {"ImageType", "CorrectedImage"}
+_STR = {
+    "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID", "Modality",
+    "PhotometricInterpretation", "FrameOfReferenceUID", "SeriesDate", "SeriesTime",
+    "AcquisitionDate", "AcquisitionTime", "AcquisitionDateTime", "ContentDate", "ContentTime",
+    "Units", "DecayCorrection", "PresentationLUTShape", "VOILUTFunction", "ViewPosition",
+    "ImageLaterality", "Laterality", "PatientPosition", "LossyImageCompression",
+}  # fmt: skip
+# Window values stay as written: a number, or a list when there are several.
+_NATURAL = {"WindowCenter", "WindowWidth"}
+# Sequences OHIF reads: PET dose (SUV), US regions (calibration), SR/KO/SEG references.
+_SEQUENCES = {
+    "RadiopharmaceuticalInformationSequence", "SequenceOfUltrasoundRegions",
+    "ConceptNameCodeSequence", "ContentSequence", "ContentTemplateSequence",
+    "CurrentRequestedProcedureEvidenceSequence", "CodingSchemeIdentificationSequence",
+    "ReferencedSeriesSequence", "ReferencedImageSequence", "SharedFunctionalGroupsSequence",
+}  # fmt: skip
+# Vendor SUV factors, keyed by tag as Orthanc's plugin does (Philips x2, GE).
+_PRIVATE = {"70531000": float, "70531009": float, "0009100D": str}
+
+INSTANCE_KEYWORDS = _INT | _FLOAT | _FLOAT_LIST | _STR_LIST | _STR | _NATURAL | _SEQUENCES
+
+STUDY_KEYWORDS = (
+    "StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription", "PatientName",
+    "PatientID", "AccessionNumber", "PatientAge", "PatientSex",
+)  # fmt: skip
+
+
+def document(study: dict, series_docs: list[dict]) -> dict:
+    """The whole document: ``study`` holds study attributes by keyword (from the index),
+    ``series_docs`` what ``series`` built for each series of the study."""
+    series_docs = sorted(series_docs, key=lambda s: _number_key(s.get("SeriesNumber")))
+    modalities = []
+    for s in series_docs:
+        if s.get("Modality") and s["Modality"] not in modalities:
+            modalities.append(s["Modality"])
+    study_doc = {keyword: str(study.get(keyword) or "") for keyword in STUDY_KEYWORDS}
+    study_doc["NumInstances"] = sum(s["NumInstances"] for s in series_docs)
+    study_doc["Modalities"] = "/".join(modalities)
+    study_doc["series"] = [{k: v for k, v in s.items() if k != "NumInstances"} for s in series_docs]
+    return {"studies": [study_doc]}
+
+
+def series(attrs: dict, instances: list[dict], wado_uri_root: str) -> dict:
+    """One series: ``attrs`` are its attributes by keyword (from the index), ``instances`` the
+    DICOM JSON of its instances, ``wado_uri_root`` the absolute WADO-URI endpoint (or a
+    placeholder replaced per request). Built series by series, so a large study is never
+    held in memory whole."""
+    ordered = sorted(instances, key=lambda i: _number_key(_first(i.get("00200013", {}))))
+    entries = []
+    for dicom_json in ordered:
+        entries.extend(_entries(dicom_json, attrs, wado_uri_root))
+    first = instance_metadata(ordered[0]) if ordered else {}
+    doc = {
+        "SeriesInstanceUID": attrs.get("SeriesInstanceUID", ""),
+        "SeriesNumber": _to(int, attrs.get("SeriesNumber")),
+        "SeriesDescription": attrs.get("SeriesDescription") or "",
+        "Modality": attrs.get("Modality") or first.get("Modality", ""),
+        "SliceThickness": first.get("SliceThickness"),
+        "SeriesDate": attrs.get("SeriesDate") or "",
+        "SeriesTime": attrs.get("SeriesTime") or "",
+        "instances": entries,
+        "NumInstances": len(ordered),
+    }
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def instance_metadata(dicom_json: dict) -> dict:
+    """The attributes OHIF reads, from one instance's DICOM JSON, typed for OHIF."""
+    out = {}
+    for tag, element in dicom_json.items():
+        if tag in _PRIVATE:
+            value = _first(element)
+            if value is not None:
+                out[tag] = _PRIVATE[tag](value)
+            continue
+        keyword = _keyword(tag)
+        if keyword in INSTANCE_KEYWORDS:
+            value = _typed(keyword, element)
+            if value is not None:
+                out[keyword] = value
+    return out
+
+
+def natural(element: dict):
+    """A DICOM JSON element as a plain value: sequences as lists of keyword dicts, person
+    names as their alphabetic form, one value as itself, several as a list; binaries omitted."""
+    values = element.get("Value")
+    if not values:
+        return None
+    if element.get("vr") == "SQ":
+        return [_natural_item(item) for item in values]
+    if element.get("vr") == "PN":
+        values = [v.get("Alphabetic", "") if isinstance(v, dict) else v for v in values]
+    return values[0] if len(values) == 1 else list(values)
+
+
+def _entries(dicom_json: dict, series: dict, wado_uri_root: str) -> list[dict]:
+    metadata = instance_metadata(dicom_json)
+    query = {
+        "requestType": "WADO",
+        "studyUID": metadata.get("StudyInstanceUID", ""),
+        "seriesUID": metadata.get("SeriesInstanceUID") or series.get("SeriesInstanceUID", ""),
+        "objectUID": metadata.get("SOPInstanceUID", ""),
+        "contentType": "application/dicom",
+    }
+    url = f"dicomweb:{wado_uri_root}?{urlencode(query)}"
+    frames = metadata.get("NumberOfFrames") or 1
+    if frames <= 1:
+        return [{"metadata": metadata, "url": url}]
+    del metadata["NumberOfFrames"]
+    shared = _functional_groups(dicom_json, "52009229", 0)
+    entries = []
+    for n in range(1, frames + 1):
+        frame_metadata = {**metadata, **shared, **_functional_groups(dicom_json, "52009230", n - 1)}
+        entries.append({"metadata": frame_metadata, "url": f"{url}&frame={n}"})
+    return entries
+
+
+# Functional group macros (enhanced multi-frame) -> the per-image attributes they replace.
+_FUNCTIONAL_GROUPS = {
+    "00209113": ("ImagePositionPatient",),  # PlanePositionSequence
+    "00209116": ("ImageOrientationPatient",),  # PlaneOrientationSequence
+    "00289110": ("PixelSpacing", "SliceThickness", "SpacingBetweenSlices"),  # PixelMeasures
+    "00289145": ("RescaleIntercept", "RescaleSlope"),  # PixelValueTransformationSequence
+    "00289132": ("WindowCenter", "WindowWidth"),  # FrameVOILUTSequence
+}
+
+
+def _functional_groups(dicom_json: dict, sequence_tag: str, index: int) -> dict:
+    items = dicom_json.get(sequence_tag, {}).get("Value") or []
+    if index >= len(items):
+        return {}
+    out = {}
+    for macro_tag, keywords in _FUNCTIONAL_GROUPS.items():
+        macro = (items[index].get(macro_tag, {}).get("Value") or [{}])[0]
+        typed = instance_metadata(macro)
+        out.update({k: typed[k] for k in keywords if k in typed})
+    return out
+
+
+def _typed(keyword: str, element: dict):
+    if keyword in _SEQUENCES:
+        return natural(element)
+    values = [v for v in element.get("Value") or [] if v is not None]
+    if not values:
+        return None
+    if keyword in _INT:
+        return _to(int, values[0])
+    if keyword in _FLOAT:
+        return _to(float, values[0])
+    if keyword in _FLOAT_LIST:
+        numbers = [_to(float, v) for v in values]
+        return numbers if None not in numbers else None
+    if keyword in _STR_LIST:
+        return [str(v) for v in values]
+    if keyword in _NATURAL:
+        return values[0] if len(values) == 1 else values
+    return str(values[0])
+
+
+def _natural_item(item: dict) -> dict:
+    out = {}
+    for tag, element in item.items():
+        value = natural(element)
+        if value is not None:
+            out[_keyword(tag) or tag] = value
+    return out
+
+
+def _keyword(tag: str) -> str:
+    try:
+        return keyword_for_tag(int(tag, 16))
+    except ValueError:
+        return ""
+
+
+def _first(element: dict):
+    values = element.get("Value") or []
+    return values[0] if values else None
+
+
+def _to(kind, value):
+    try:
+        return kind(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _number_key(number) -> tuple:
+    return (number is None, number if number is not None else 0)
