@@ -1,0 +1,120 @@
+"""DRF parsers for the bodies STOW-RS clients send, one media type per class.
+
+A parser turns the request stream into spooled files in ``storage.incoming_dir()``, written as
+the bytes arrive (a 2 GB upload never sits in memory), and knows nothing of models or ingest.
+The whole body is read before anything is stored: a malformed or oversized body leaves
+nothing behind.
+"""
+
+from dataclasses import dataclass
+from email.message import Message
+
+from django.conf import settings
+from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
+from rest_framework.parsers import BaseParser
+
+from .. import storage
+from . import multipart
+
+DICOM = "application/dicom"
+
+
+class RequestTooLarge(APIException):
+    status_code = 413
+    default_detail = "the request body is larger than STOW_MAX_BYTES"
+    default_code = "request_too_large"
+
+
+@dataclass(frozen=True)
+class SpooledPart:
+    content_type: str
+    spooled: storage.Spooled
+
+
+class SpooledParts(list):
+    """The parts of one request, in order. Whoever ingests a part takes ownership of its
+    file; ``discard()`` removes whatever is left."""
+
+    def discard(self) -> None:
+        for part in self:
+            storage.discard(part.spooled.path)
+
+
+class MultipartRelatedParser(BaseParser):
+    """``multipart/related; type="application/dicom"`` (PS3.18 §8.6.1.2), boundary quoted or
+    not; other parameters (``transfer-syntax``, ``start``) are ignored. A missing ``type`` is
+    tolerated; any other root type is refused with 415."""
+
+    media_type = "multipart/related"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        root_type = _param(media_type, "type")
+        if root_type and root_type.lower() != DICOM:
+            raise UnsupportedMediaType(
+                media_type, detail=f'only type="{DICOM}" is accepted, not type="{root_type}"'
+            )
+        try:
+            boundary = multipart.boundary_of(media_type)
+        except multipart.MalformedMultipart as exc:
+            raise ParseError(f"malformed multipart/related request: {exc}") from None
+        source = _limited(stream, parser_context)
+        parts = SpooledParts()
+        try:
+            for part in multipart.decode(source, boundary):
+                parts.append(SpooledPart(part.content_type, storage.spool(part)))
+        except multipart.MalformedMultipart as exc:
+            parts.discard()
+            raise ParseError(f"malformed multipart/related body: {exc}") from None
+        except BaseException:
+            parts.discard()
+            raise
+        if not parts:
+            raise ParseError("the multipart/related body has no parts")
+        return parts
+
+
+class DicomParser(BaseParser):
+    """A bare ``application/dicom`` body: one instance without multipart framing (accepted
+    by several archives; convenient for ``curl --data-binary @file.dcm``)."""
+
+    media_type = DICOM
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return SpooledParts([SpooledPart(DICOM, storage.spool(_limited(stream, parser_context)))])
+
+
+def _param(content_type: str, name: str) -> str:
+    message = Message()
+    message["Content-Type"] = content_type or ""
+    value = message.get_param(name)
+    if isinstance(value, tuple):
+        value = value[2]
+    return value or ""
+
+
+def _limited(stream, parser_context):
+    """Refuse a body over STOW_MAX_BYTES: by its Content-Length before reading a byte, and
+    by counting while reading, for clients that announce less than they send."""
+    limit = settings.STOW_MAX_BYTES
+    meta = parser_context["request"].META if parser_context else {}
+    try:
+        announced = int(meta.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ParseError("Content-Length is not a number") from None
+    if announced > limit:
+        raise RequestTooLarge(f"the body has {announced} bytes; the limit is {limit}")
+    return _CountingReader(stream, limit)
+
+
+class _CountingReader:
+    def __init__(self, stream, limit: int):
+        self.stream = stream
+        self.limit = limit
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(size)
+        self.count += len(chunk)
+        if self.count > self.limit:
+            raise RequestTooLarge(f"the body is larger than the limit of {self.limit} bytes")
+        return chunk

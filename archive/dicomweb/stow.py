@@ -1,0 +1,117 @@
+"""Views for STOW-RS (PS3.18 §10.5) and for removing studies and series: DELETE, and the
+reject call OHIF makes when a data source sets ``supportsReject``.
+
+Thin adapters: the parsers spool the body, ``stow_response`` stores and answers,
+``archive.deletion`` removes files, rows and caches together.
+"""
+
+from django.conf import settings
+from django.urls import reverse
+from rest_framework.decorators import (
+    api_view,
+    parser_classes,
+    permission_classes,
+    renderer_classes,
+)
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, UnsupportedMediaType
+from rest_framework.response import Response
+
+from accounts.permissions import IsArchiveAdmin, IsUploader
+
+from ..models import Series, Study
+from ..uids import is_valid_uid
+from . import stow_response
+from .parsers import DicomParser, MultipartRelatedParser, SpooledParts
+from .renderers import DicomJsonRenderer, PlainJsonRenderer
+
+# Key Object Selection rejection titles (PS3.16 CID 7011) a reject call may name; OHIF sends
+# 113001^DCM. All of them delete the series here: the archive keeps no rejected instances.
+REJECTION_CODES = {
+    "113001^DCM": "Rejected for Quality Reasons",
+    "113037^DCM": "Rejected for Patient Safety Reasons",
+    "113038^DCM": "Incorrect Modality Worklist Entry",
+    "113039^DCM": "Data Retention Policy Expired",
+}
+
+
+def dicomweb_base(request) -> str:
+    """The absolute DICOMweb root of this request (scheme, host and sub-path as the client
+    sees them), for RetrieveURLs."""
+    return request.build_absolute_uri(reverse("studies")).removesuffix("/studies")
+
+
+@api_view(["POST"])
+@parser_classes([MultipartRelatedParser, DicomParser])
+@renderer_classes([DicomJsonRenderer, PlainJsonRenderer])
+@permission_classes([IsUploader])
+def store_instances(request, study=None):
+    """POST /studies and /studies/{study}: 200 all stored, 202 with warnings or some
+    failures, 409 none stored; the body says which, per instance."""
+    _check_uids(study)
+    parts = request.data
+    if not isinstance(parts, SpooledParts):  # no body at all: DRF did not call a parser
+        if (request.content_type or "").split(";")[0].strip().lower() in ("multipart/related",):
+            raise ParseError("the request body is empty")
+        raise UnsupportedMediaType(request.content_type or "(none)")
+    outcomes = stow_response.store(parts, study)
+    return Response(
+        stow_response.response(outcomes, dicomweb_base(request), study),
+        status=stow_response.http_status(outcomes),
+    )
+
+
+@api_view(["DELETE"])
+@permission_classes([IsArchiveAdmin])
+def delete_study(request, study):
+    from .. import deletion
+
+    deletion.delete_study(_study(study))
+    return Response(status=204)
+
+
+@api_view(["DELETE"])
+@permission_classes([IsArchiveAdmin])
+def delete_series(request, study, series):
+    from .. import deletion
+
+    deletion.delete_series(_series(study, series))
+    return Response(status=204)
+
+
+@api_view(["POST"])
+@permission_classes([IsArchiveAdmin])
+def reject_series(request, study, series, code):
+    """OHIF's ``POST .../series/{series}/reject/113001%5EDCM`` (dcm4chee's IOCM call): the
+    series is deleted, as with DELETE; 204 as OHIF expects."""
+    from .. import deletion
+
+    if not settings.DICOMWEB_ALLOW_REJECT:
+        raise PermissionDenied("rejecting series is turned off (DICOMWEB_ALLOW_REJECT)")
+    if code not in REJECTION_CODES:
+        raise ParseError(f"unknown rejection code {code[:40]!r}; known: {sorted(REJECTION_CODES)}")
+    deletion.delete_series(_series(study, series))
+    return Response(status=204)
+
+
+def _check_uids(*uids):
+    for uid in uids:
+        if uid is not None and not is_valid_uid(uid):
+            raise ParseError(f"not a valid UID (digits and dots, at most 64): {uid[:80]!r}")
+
+
+def _study(study_uid: str) -> Study:
+    _check_uids(study_uid)
+    found = Study.objects.filter(study_instance_uid=study_uid).first()
+    if found is None:
+        raise NotFound(f"no study {study_uid}")
+    return found
+
+
+def _series(study_uid: str, series_uid: str) -> Series:
+    _check_uids(study_uid, series_uid)
+    found = Series.objects.filter(
+        series_instance_uid=series_uid, study__study_instance_uid=study_uid
+    ).first()
+    if found is None:
+        raise NotFound(f"no series {series_uid} in study {study_uid}")
+    return found

@@ -1,0 +1,163 @@
+"""Store Instances (PS3.18 §10.5): each spooled part through ``intake``, then the Store
+Instances Response (PS3.18 Table 10.5.3-2) as DICOM JSON, and its HTTP status.
+
+Knows nothing of HTTP requests: the caller passes the absolute DICOMweb root for RetrieveURLs.
+
+Codes used (PS3.18 Table 10.5.3-3 failure reasons, Table 10.5.3-4 warning reasons):
+
+* 0xC000 cannot understand: not DICOM, damaged, truncated, UIDs missing or invalid.
+* 0xA900 data set does not match: the instance's Study Instance UID is not the study named in
+  the request URL (``POST /studies/{study}``); the instance is not stored.
+* 0x0110 processing failure: e.g. its series already belongs to another study.
+* 0xA700 out of resources: the disk is full or the file cannot be written.
+* Warning 0xB006 elements discarded: the instance was already stored, so the copy sent was
+  discarded; either identical (nothing to do) or different while ``OVERWRITE_INSTANCES`` is off
+  (the stored one was kept). It is listed in ReferencedSOPSequence: the archive holds it.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import pydicom
+from pydicom.dataset import Dataset
+
+from .. import ingest, intake, storage
+from ..ingest import Status
+from .parsers import SpooledPart
+
+log = logging.getLogger(__name__)
+
+DATA_SET_DOES_NOT_MATCH = 0xA900
+ELEMENTS_DISCARDED = 0xB006
+
+_WARNINGS = {Status.ALREADY_STORED: ELEMENTS_DISCARDED, Status.KEPT_EXISTING: ELEMENTS_DISCARDED}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one part: stored (maybe with a warning) or failed with a reason."""
+
+    sop_class_uid: str
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+    failure_reason: int | None = None
+    warning_reason: int | None = None
+    comment: str = ""
+
+    @property
+    def stored(self) -> bool:
+        return self.failure_reason is None
+
+
+def store(parts: list[SpooledPart], study_uid: str | None = None) -> list[Outcome]:
+    """Ingest every part in order; with ``study_uid`` (from the URL) an instance of another
+    study fails with 0xA900 and is not stored. Each part's file is consumed either way."""
+    outcomes = []
+    for index, part in enumerate(parts):
+        try:
+            outcome = _store_one(part.spooled, study_uid)
+        finally:
+            storage.discard(part.spooled.path)
+        if not outcome.stored or outcome.warning_reason:
+            log.info("STOW part %d: %s %s", index, outcome.sop_instance_uid, outcome.comment)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _store_one(spooled: storage.Spooled, study_uid: str | None) -> Outcome:
+    if study_uid is not None:
+        found = _uids(spooled)
+        if found and found["study_instance_uid"] != study_uid:
+            return Outcome(
+                **found,
+                failure_reason=DATA_SET_DOES_NOT_MATCH,
+                comment=f"Study Instance UID is not {study_uid}, the study of the request URL",
+            )
+    result = intake.receive_spooled(spooled)
+    return Outcome(
+        result.sop_class_uid,
+        result.sop_instance_uid,
+        result.series_instance_uid,
+        result.study_instance_uid,
+        failure_reason=None if result.ok else (result.failure_code or ingest.CANNOT_UNDERSTAND),
+        warning_reason=_WARNINGS.get(result.status),
+        comment=result.reason or str(result.status),
+    )
+
+
+def _uids(spooled: storage.Spooled) -> dict[str, str] | None:
+    """The part's UIDs, read from its header only; None when it cannot be read (ingest then
+    rejects it with the precise reason)."""
+    try:
+        ds = pydicom.dcmread(
+            spooled.path,
+            stop_before_pixels=True,
+            specific_tags=[
+                "SOPClassUID",
+                "SOPInstanceUID",
+                "SeriesInstanceUID",
+                "StudyInstanceUID",
+            ],
+        )
+        return {
+            "sop_class_uid": str(ds.get("SOPClassUID", "")),
+            "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
+            "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
+            "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
+        }
+    except Exception:
+        return None
+
+
+def http_status(outcomes: list[Outcome]) -> int:
+    """200 all stored without warnings, 202 stored with warnings or some failures, 409 none
+    stored (PS3.18 Table 10.5.3-1)."""
+    stored = [o for o in outcomes if o.stored]
+    if not stored:
+        return 409
+    if len(stored) < len(outcomes) or any(o.warning_reason for o in stored):
+        return 202
+    return 200
+
+
+def response(outcomes: list[Outcome], base_url: str, study_uid: str | None = None) -> dict:
+    """The Store Instances Response: RetrieveURL of the study (the URL's, or the one study
+    every stored instance belongs to), ReferencedSOPSequence, FailedSOPSequence."""
+    ds = Dataset()
+    studies = {o.study_instance_uid for o in outcomes if o.stored}
+    target = study_uid or (studies.pop() if len(studies) == 1 else None)
+    if target:
+        ds.RetrieveURL = f"{base_url}/studies/{target}"
+    referenced = [_referenced(o, base_url) for o in outcomes if o.stored]
+    failed = [_failed(o) for o in outcomes if not o.stored]
+    if referenced:
+        ds.ReferencedSOPSequence = referenced
+    if failed:
+        ds.FailedSOPSequence = failed
+    return ds.to_json_dict()
+
+
+def instance_url(base_url: str, outcome: Outcome) -> str:
+    return (
+        f"{base_url}/studies/{outcome.study_instance_uid}/series/{outcome.series_instance_uid}"
+        f"/instances/{outcome.sop_instance_uid}"
+    )
+
+
+def _referenced(outcome: Outcome, base_url: str) -> Dataset:
+    item = Dataset()
+    item.ReferencedSOPClassUID = outcome.sop_class_uid
+    item.ReferencedSOPInstanceUID = outcome.sop_instance_uid
+    item.RetrieveURL = instance_url(base_url, outcome)
+    if outcome.warning_reason:
+        item.WarningReason = outcome.warning_reason
+    return item
+
+
+def _failed(outcome: Outcome) -> Dataset:
+    item = Dataset()
+    item.ReferencedSOPClassUID = outcome.sop_class_uid
+    item.ReferencedSOPInstanceUID = outcome.sop_instance_uid
+    item.FailureReason = outcome.failure_reason
+    return item
