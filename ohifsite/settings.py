@@ -161,6 +161,14 @@ PRELOAD = envbool("PRELOAD", True)
 # one instance at a time is processed once, not once per instance.
 CACHE_BUILD_DELAY = envint("CACHE_BUILD_DELAY", 2)
 
+# --- STOW-RS, deletion, DICOM JSON links (archive/dicomweb/stow.py, dicomjson_links.py) ----
+# Largest STOW-RS request body; checked on Content-Length and counted while reading (413).
+STOW_MAX_BYTES = envint("STOW_MAX_BYTES", 4 * 1024**3)
+# OHIF's reject call (POST .../series/{se}/reject/113001^DCM) deletes the series, for admins.
+DICOMWEB_ALLOW_REJECT = envbool("DICOMWEB_ALLOW_REJECT", True)
+# Seconds a signed DICOM JSON link (OHIF's /viewer/dicomjson?url=...) stays valid.
+DICOMJSON_LINK_MAX_AGE = envint("DICOMJSON_LINK_MAX_AGE", 600)
+
 # --- Celery --------------------------------------------------------------------------------
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL") or envstr("REDIS_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
