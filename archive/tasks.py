@@ -5,14 +5,13 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
+from . import caches
 from .models import Study
 
 
 @shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
-def build_caches(study_id: int, generation: int) -> str:
-    from . import caches
-
-    return caches.build(study_id, generation)
+def build_caches(study_id: int, generation: int, reextract: bool = False) -> str:
+    return caches.build(study_id, generation, reextract=reextract)
 
 
 def schedule_cache_build(study_id: int) -> None:
@@ -20,14 +19,18 @@ def schedule_cache_build(study_id: int) -> None:
 
     Each ingest queues one; a task whose generation is no longer current leaves the work to
     the newer one, so a series arriving instance by instance is processed once at the end.
+    With PRELOAD off nothing is queued: the caches are built on first request.
     """
-    if not settings.PRELOAD:
-        return
+    if settings.PRELOAD:
+        enqueue_cache_build(study_id, countdown=settings.CACHE_BUILD_DELAY)
+
+
+def enqueue_cache_build(study_id: int, *, reextract: bool = False, countdown: int = 0) -> None:
+    """Queue a build for the study's current generation, whatever PRELOAD says (rebuild_caches,
+    the admin's rebuild action)."""
     generation = Study.objects.filter(pk=study_id).values_list("generation", flat=True).first()
     if generation is None:
         return
     transaction.on_commit(
-        lambda: build_caches.apply_async(
-            (study_id, generation), countdown=settings.CACHE_BUILD_DELAY
-        )
+        lambda: build_caches.apply_async((study_id, generation, reextract), countdown=countdown)
     )

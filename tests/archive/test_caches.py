@@ -1,0 +1,200 @@
+"""The caches built in-process: what ``build`` stores, what the readers serve, and that a
+document is never served stale. (The worker runs the same ``build``: see test_tasks.py.)"""
+
+import gzip
+import io
+import json
+
+import pytest
+from dicom_data import ct_series, ct_slice, multiframe, pet_slice, to_bytes, uid
+
+from archive import caches, ingest
+from archive.models import Instance, Series, Study
+
+
+def store(ds):
+    result = ingest.ingest_stream(io.BytesIO(to_bytes(ds)))
+    assert result.ok, result.reason
+    return result
+
+
+def stored_series(datasets) -> tuple[Study, Series]:
+    for ds in datasets:
+        store(ds)
+    series = Series.objects.get(series_instance_uid=datasets[0].SeriesInstanceUID)
+    return series.study, series
+
+
+def series_json(series) -> list:
+    return json.loads(caches.expand(caches.series_metadata(series), caches.BASE_PLACEHOLDER, "B"))
+
+
+def ohif_doc(study) -> dict:
+    document = caches.study_ohif_json(study)
+    return json.loads(caches.expand(document, caches.WADOURI_PLACEHOLDER, "http://h/wado"))
+
+
+@pytest.mark.django_db
+def test_build_stores_every_level():
+    datasets = ct_series(3, rows=16, columns=16)
+    study, series = stored_series(list(reversed(datasets)))
+    study.refresh_from_db()
+    assert study.cache_state == "pending"
+
+    assert caches.build(study.pk, study.generation) == "built"
+
+    study.refresh_from_db()
+    series.refresh_from_db()
+    assert study.cache_state == "ready" and study.cache_error == ""
+    assert series.metadata_generation == study.generation
+    assert Instance.objects.filter(metadata__isnull=True).count() == 0
+    stored = json.loads(gzip.decompress(bytes(series.metadata_json)))
+    assert [i["00200013"]["Value"][0] for i in stored] == [1, 2, 3]
+    assert [i["00080018"]["Value"][0] for i in stored] == [ds.SOPInstanceUID for ds in datasets]
+    sop = datasets[0].SOPInstanceUID
+    assert stored[0]["7FE00010"]["BulkDataURI"] == (
+        f"$DICOMWEB_BASE$/studies/{datasets[0].StudyInstanceUID}/series/"
+        f"{datasets[0].SeriesInstanceUID}/instances/{sop}/bulk/7FE00010"
+    )
+    doc = json.loads(gzip.decompress(bytes(study.ohif_json)))
+    assert doc["studies"][0]["NumInstances"] == 3
+    assert doc["studies"][0]["series"][0]["instances"][0]["url"].startswith(
+        "dicomweb:$WADOURI_BASE$?requestType=WADO&"
+    )
+
+
+@pytest.mark.django_db
+def test_readers_serve_the_stored_documents_with_the_base_filled_in():
+    datasets = ct_series(2, rows=16, columns=16)
+    study, series = stored_series(datasets)
+    caches.build(study.pk, Study.objects.get(pk=study.pk).generation)
+
+    metadata = series_json(series)
+    assert len(metadata) == 2
+    assert metadata[0]["7FE00010"]["BulkDataURI"].startswith("B/studies/")
+    doc = ohif_doc(study)
+    url = doc["studies"][0]["series"][0]["instances"][1]["url"]
+    assert url.startswith("dicomweb:http://h/wado?requestType=WADO&")
+    assert datasets[1].SOPInstanceUID in url
+
+
+@pytest.mark.django_db
+def test_lazy_readers_build_what_is_missing_and_keep_it():
+    study, series = stored_series(ct_series(2, rows=16, columns=16))
+    assert Series.objects.get(pk=series.pk).metadata_json is None
+
+    assert len(series_json(series)) == 2
+    series.refresh_from_db()
+    assert series.metadata_json is not None
+    assert series.metadata_generation == Study.objects.get(pk=study.pk).generation
+
+    assert ohif_doc(study)["studies"][0]["NumInstances"] == 2
+    assert Study.objects.get(pk=study.pk).cache_state == "ready"
+
+
+@pytest.mark.django_db
+def test_a_new_instance_makes_every_document_stale_and_readers_rebuild():
+    datasets = ct_series(3, rows=16, columns=16)
+    study, series = stored_series(datasets[:2])
+    caches.build(study.pk, Study.objects.get(pk=study.pk).generation)
+    assert len(series_json(series)) == 2
+
+    store(datasets[2])
+    assert Study.objects.get(pk=study.pk).cache_state == "pending"
+    assert len(series_json(series)) == 3
+    assert ohif_doc(study)["studies"][0]["NumInstances"] == 3
+
+
+@pytest.mark.django_db
+def test_superseded_build_extracts_instances_but_stores_no_document():
+    datasets = ct_series(2, rows=16, columns=16)
+    study, series = stored_series(datasets)
+    old = Study.objects.get(pk=study.pk).generation - 1
+
+    assert caches.build(study.pk, old) == "superseded"
+    assert Instance.objects.filter(metadata__isnull=True).count() == 0
+    assert Series.objects.get(pk=series.pk).metadata_json is None
+    assert Study.objects.get(pk=study.pk).ohif_json is None
+
+
+@pytest.mark.django_db
+def test_build_for_a_deleted_study_ends_quietly():
+    study, _ = stored_series(ct_series(1, rows=8, columns=8))
+    pk, generation = study.pk, Study.objects.get(pk=study.pk).generation
+    Study.objects.filter(pk=pk).delete()
+    assert caches.build(pk, generation) == "deleted"
+
+
+@pytest.mark.django_db
+def test_a_broken_file_is_recorded_on_the_study():
+    study, series = stored_series(ct_series(2, rows=8, columns=8))
+    instance = series.instance_set.first()
+    instance.absolute_path.write_bytes(b"not dicom any more")
+    generation = Study.objects.get(pk=study.pk).generation
+
+    outcome = caches.build(study.pk, generation)
+
+    study.refresh_from_db()
+    assert outcome.startswith("failed")
+    assert study.cache_state == "failed"
+    assert "InvalidDicomError" in study.cache_error
+
+
+@pytest.mark.django_db
+def test_a_missing_file_is_recorded_then_raised_for_a_retry():
+    study, series = stored_series(ct_series(1, rows=8, columns=8))
+    series.instance_set.get().absolute_path.unlink()
+    with pytest.raises(OSError):
+        caches.build(study.pk, Study.objects.get(pk=study.pk).generation)
+    study.refresh_from_db()
+    assert study.cache_state == "failed"
+    assert "FileNotFoundError" in study.cache_error
+
+
+@pytest.mark.django_db
+def test_a_successful_build_clears_the_error():
+    study, _ = stored_series(ct_series(1, rows=8, columns=8))
+    Study.objects.filter(pk=study.pk).update(cache_error="earlier failure")
+    caches.build(study.pk, Study.objects.get(pk=study.pk).generation)
+    study.refresh_from_db()
+    assert (study.cache_state, study.cache_error) == ("ready", "")
+
+
+@pytest.mark.django_db
+def test_replaced_instance_gets_fresh_metadata(settings):
+    settings.OVERWRITE_INSTANCES = True
+    ds = ct_slice(rows=8, columns=8)
+    study, series = stored_series([ds])
+    caches.build(study.pk, Study.objects.get(pk=study.pk).generation)
+    assert series_json(series)[0]["00081030"]["Value"] == ["Generated study"]
+
+    ds.StudyDescription = "Corrected"
+    assert store(ds).status == "replaced"
+    assert series_json(series)[0]["00081030"]["Value"] == ["Corrected"]
+
+
+@pytest.mark.django_db
+def test_instance_metadata_is_extracted_on_demand():
+    ds = pet_slice()
+    store(ds)
+    instance = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+    metadata = caches.instance_metadata(instance)
+    assert metadata["00541001"] == {"vr": "CS", "Value": ["BQML"]}
+    assert Instance.objects.get(pk=instance.pk).metadata == metadata
+
+
+@pytest.mark.django_db
+def test_multiframe_study_document_has_frame_entries():
+    study_uid = uid()
+    store(multiframe(frames=3, study_uid=study_uid))
+    store(ct_slice(rows=8, columns=8, study_uid=study_uid, series_number=2))
+    doc = ohif_doc(Study.objects.get(study_instance_uid=study_uid))["studies"][0]
+    assert doc["NumInstances"] == 2
+    assert doc["Modalities"] == "US/CT"
+    assert [len(s["instances"]) for s in doc["series"]] == [3, 1]
+
+
+def test_expand_escapes_for_json():
+    document = gzip.compress(json.dumps({"u": "$DICOMWEB_BASE$/x"}).encode())
+    out = caches.expand(document, caches.BASE_PLACEHOLDER, 'http://h/"q"\\é')
+    assert json.loads(out) == {"u": 'http://h/"q"\\é/x'}
