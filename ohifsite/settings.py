@@ -169,6 +169,15 @@ DICOMWEB_ALLOW_REJECT = envbool("DICOMWEB_ALLOW_REJECT", True)
 # Seconds a signed DICOM JSON link (OHIF's /viewer/dicomjson?url=...) stays valid.
 DICOMJSON_LINK_MAX_AGE = envint("DICOMJSON_LINK_MAX_AGE", 600)
 
+# --- OHIF viewer (viewerconfig) -----------------------------------------------------------
+# The pinned OHIF build (package.json), installed by scripts/setup.sh with npm ci.
+OHIF_BUILD_DIR = Path(
+    envstr("OHIF_BUILD_DIR", str(BASE_DIR / "node_modules" / "@ohif" / "app" / "dist"))
+).resolve()
+# Send COOP/COEP/CORP with the viewer so OHIF runs cross-origin isolated (SharedArrayBuffer);
+# remote data sources must then answer with CORS (fetch) or CORP headers.
+OHIF_CROSS_ORIGIN_ISOLATION = envbool("OHIF_CROSS_ORIGIN_ISOLATION", True)
+
 # --- Celery --------------------------------------------------------------------------------
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL") or envstr("REDIS_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":

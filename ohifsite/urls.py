@@ -6,4 +6,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("dicom-web/", include("archive.dicomweb.urls")),
+    path("ohif/", include("viewerconfig.urls")),
 ]

@@ -18,3 +18,15 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
   touch "$stamp"
 fi
+
+# The OHIF viewer: the exact @ohif/app build pinned in package.json / package-lock.json (the
+# lock lists that one package, so npm fetches only its tarball, checked against the lock's
+# integrity hash, and none of its build-time dependencies). Skipped when already installed.
+ohif_pin=$(.venv/bin/python -c 'import json; print(json.load(open("package.json"))["dependencies"]["@ohif/app"])')
+ohif_have=$(.venv/bin/python -c 'import json; print(json.load(open("node_modules/@ohif/app/package.json"))["version"])' 2>/dev/null || true)
+if [ "$ohif_have" != "$ohif_pin" ] || [ ! -f node_modules/@ohif/app/dist/index.html ]; then
+  command -v npm >/dev/null || { echo "!! npm is needed to install the OHIF viewer (apt-get install npm)"; exit 1; }
+  echo "==> installing the OHIF viewer (@ohif/app $ohif_pin)"
+  npm ci --ignore-scripts --no-audit --no-fund --engine-strict=false --loglevel=error
+fi
+.venv/bin/python manage.py compress_ohif --skip-checks

@@ -1,0 +1,165 @@
+"""Builds OHIF's ``window.config`` from the admin-edited rows: a plain dict, then ``to_js`` writes
+``window.config = <JSON>;``. No JavaScript is templated, so nothing an admin types can become
+code. Knows nothing of HTTP: the per-request URLs come in as a ``SiteUrls``.
+"""
+
+import copy
+import json
+from dataclasses import dataclass
+
+from .models import DataSource, Kind, ViewerSettings
+
+# OHIF 3.13's own defaults (platform/app/public/config/default.js), minus its functions and
+# its demo data source. Admins change them through ViewerSettings.advanced.
+OHIF_DEFAULTS = {
+    "extensions": [],
+    "modes": [],
+    "customizationService": {},
+    "showStudyList": True,
+    "maxNumberOfWebWorkers": 3,
+    "showWarningMessageForCrossOrigin": True,
+    "showCPUFallbackMessage": True,
+    "showLoadingIndicator": True,
+    "experimentalStudyBrowserSort": False,
+    "strictZSpacingForVolumeViewport": True,
+    "groupEnabledModesFirst": True,
+    "allowMultiSelectExport": False,
+    "maxNumRequests": {"interaction": 100, "thumbnail": 75, "prefetch": 25},
+    "showErrorDetails": "always",
+}
+
+# Keys the data-source rows own; ViewerSettings.advanced may not set them.
+RESERVED_KEYS = ("dataSources", "defaultDataSourceName")
+
+
+@dataclass(frozen=True)
+class SiteUrls:
+    """Where this site's pieces are for the current request (absolute URLs, no trailing /)."""
+
+    viewer: str  # path OHIF is served under, e.g. "/ohif" or "/pacs/ohif"
+    dicomweb: str  # e.g. "https://host/pacs/dicom-web"
+    wado_uri: str  # e.g. "https://host/pacs/wado"
+
+
+def build_app_config(viewer: ViewerSettings, sources: list[DataSource], *, urls: SiteUrls) -> dict:
+    config = copy.deepcopy(OHIF_DEFAULTS)
+    config.update(
+        {
+            "routerBasename": viewer.router_basename or urls.viewer,
+            "showStudyList": viewer.show_study_list,
+            "modes": list(viewer.modes),
+            "extensions": list(viewer.extensions),
+            "investigationalUseDialog": _investigational_use(viewer),
+            "dataSources": [data_source_entry(source, urls=urls) for source in sources],
+        }
+    )
+    default = next((s for s in sources if s.is_default), sources[0] if sources else None)
+    if default is not None:
+        config["defaultDataSourceName"] = default.name
+    if viewer.oidc_enabled:
+        config["oidc"] = [oidc_entry(viewer)]
+    return merged(config, viewer.advanced or {})
+
+
+def data_source_entry(source: DataSource, *, urls: SiteUrls) -> dict:
+    if source.kind == Kind.DICOMJSON:
+        configuration = {"friendlyName": source.friendly_name, "name": "json"}
+        if origins := _lines(source.allowed_origins):
+            configuration["dangerouslyAllowedOriginsForAuthenticatedEnvironments"] = origins
+    else:
+        configuration = _dicomweb_configuration(source, urls)
+    return {
+        "namespace": source.namespace,
+        "sourceName": source.name,
+        "configuration": merged(configuration, source.advanced or {}),
+    }
+
+
+def _dicomweb_configuration(source: DataSource, urls: SiteUrls) -> dict:
+    if source.is_archive:
+        qido = wado = urls.dicomweb
+        wado_uri = urls.wado_uri
+    else:
+        qido, wado, wado_uri = source.qido_root, source.wado_root, source.wado_uri_root
+    configuration = {
+        "friendlyName": source.friendly_name,
+        "name": source.name,
+        "qidoRoot": qido,
+        "wadoRoot": wado or qido,
+        "wadoUriRoot": wado_uri,
+        "qidoSupportsIncludeField": source.qido_supports_include_field,
+        "supportsReject": source.supports_reject,
+        "supportsFuzzyMatching": source.supports_fuzzy_matching,
+        "supportsWildcard": source.supports_wildcard,
+        "staticWado": source.static_wado,
+        "imageRendering": source.image_rendering,
+        "thumbnailRendering": source.thumbnail_rendering,
+        "enableStudyLazyLoad": source.enable_study_lazy_load,
+        "dicomUploadEnabled": source.dicom_upload_enabled,
+        "singlepart": source.singlepart or False,
+        "omitQuotationForMultipartRequest": source.omit_quotation_for_multipart_request,
+        "bulkDataURI": _bulk_data_uri(source),
+    }
+    optional = {
+        "stowRoot": "" if source.is_archive else source.stow_root,
+        "thumbnailRequestStrategy": source.thumbnail_request_strategy,
+        "acceptHeader": _lines(source.accept_header),
+        "requestTransferSyntaxUID": source.request_transfer_syntax_uid,
+        "queryLimit": source.query_limit,
+    }
+    configuration.update({key: value for key, value in optional.items() if value})
+    return configuration
+
+
+def _bulk_data_uri(source: DataSource) -> dict:
+    bulk = {
+        "enabled": source.bulk_data_uri_enabled,
+        "relativeResolution": source.bulk_data_uri_relative_resolution,
+    }
+    if source.bulk_data_uri_starts_with:
+        bulk["startsWith"] = source.bulk_data_uri_starts_with
+        bulk["prefixWith"] = source.bulk_data_uri_prefix_with
+    return bulk
+
+
+def oidc_entry(viewer: ViewerSettings) -> dict:
+    entry = {
+        "authority": viewer.oidc_authority,
+        "client_id": viewer.oidc_client_id,
+        "redirect_uri": viewer.oidc_redirect_uri,
+        "response_type": viewer.oidc_response_type,
+        "scope": viewer.oidc_scope,
+        "post_logout_redirect_uri": viewer.oidc_post_logout_redirect_uri,
+        "automaticSilentRenew": viewer.oidc_automatic_silent_renew,
+        "revokeAccessTokenOnSignout": viewer.oidc_revoke_access_token_on_signout,
+        "useAuthorizationCodeFlow": viewer.oidc_response_type == "code",
+    }
+    if viewer.oidc_revoke_uri:
+        entry["revoke_uri"] = viewer.oidc_revoke_uri
+    return entry
+
+
+def _investigational_use(viewer: ViewerSettings) -> dict:
+    dialog = {"option": viewer.investigational_use_dialog}
+    if viewer.investigational_use_dialog == "configure":
+        dialog["days"] = viewer.investigational_use_days
+    return dialog
+
+
+def merged(base: dict, extra: dict) -> dict:
+    """``extra`` over ``base``: objects merge key by key, anything else replaces."""
+    result = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def to_js(config: dict) -> str:
+    return "window.config = " + json.dumps(config, indent=2, ensure_ascii=False) + ";\n"
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]

@@ -1,0 +1,133 @@
+"""The OHIF build's files as they must be served under a prefix (``/ohif/``, ``/pacs/ohif/``...).
+
+The published build assumes it lives at ``/``: ``index.html`` links ``/app.bundle...js`` and sets
+``window.PUBLIC_URL="/"``, the webpack runtime in the app and worker bundles has
+``__webpack_require__.p = "/"`` (where lazily loaded chunks, workers and wasm come from), the
+CSS loads its font from ``url(/...)`` and ``manifest.json`` lists ``/assets/...``. Those few
+spots are rewritten for the prefix of the request (memoised per file and prefix); every other
+file is sent as it is. Knows nothing of HTTP.
+"""
+
+import gzip
+import json
+import mimetypes
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".wasm": "application/wasm",
+    ".woff2": "font/woff2",
+    ".svg": "image/svg+xml",
+    ".ico": "image/x-icon",
+    ".webapp": "application/x-web-app-manifest+json",
+}
+
+# Bundles named by their content hash (app.bundle.0f6159c501addfe9.js, 5130ccb17e3f3f5b.wasm)
+# never change under the same name: cache them for a year. Chunk CSS such as 1602.css is named
+# by chunk id only, so it is not in this set.
+_HASHED = re.compile(r"(^|\.)[0-9a-f]{16}\.(js|css|wasm|woff2)$")
+
+# The build's service worker caches index.html and app-config.js (defeating "a change in the
+# admin is live at the next page load") and loads Workbox from a Google CDN: not registered.
+_SERVICE_WORKER_TAG = re.compile(rb'<script[^>]*src="/init-service-worker\.js"[^>]*></script>')
+
+
+def content_type(name: str) -> str:
+    suffix = Path(name).suffix.lower()
+    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+
+
+def is_hashed(name: str) -> bool:
+    return _HASHED.search(Path(name).name) is not None
+
+
+def resolve(build_dir: Path, relative: str) -> Path | None:
+    """The file ``relative`` names inside the build, or None (missing, a folder, or outside)."""
+    if not relative or "\\" in relative or "\0" in relative:
+        return None
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") or part.startswith(".") for part in parts):
+        return None
+    path = build_dir.joinpath(*parts)
+    return path if path.is_file() else None
+
+
+def looks_like_file(relative: str) -> bool:
+    """Client routes (viewer, viewer/dicomjson, tmtv...) have no extension; files do."""
+    return "." in relative.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Body:
+    data: bytes
+    gzipped: bytes | None  # None when compressing does not pay
+
+
+def needs_rewrite(path: Path) -> bool:
+    return _needs_rewrite(str(path), path.stat().st_mtime_ns)
+
+
+@lru_cache(maxsize=512)
+def _needs_rewrite(path: str, mtime_ns: int) -> bool:
+    suffix = Path(path).suffix
+    if suffix not in (".html", ".js", ".css", ".json"):
+        return False
+    data = Path(path).read_bytes()
+    return any(marker in data for marker in _MARKERS[suffix])
+
+
+def rewritten(path: Path, prefix: str) -> Body:
+    """The file with its root-relative references moved under ``prefix`` (ends with /)."""
+    return _rewritten(str(path), path.stat().st_mtime_ns, prefix)
+
+
+@lru_cache(maxsize=32)
+def _rewritten(path: str, mtime_ns: int, prefix: str) -> Body:
+    data = Path(path).read_bytes()
+    data = _REWRITERS[Path(path).suffix](data, prefix)
+    packed = gzip.compress(data, compresslevel=6, mtime=0)
+    return Body(data, packed if len(packed) < len(data) * 0.9 else None)
+
+
+def index_html(build_dir: Path, prefix: str) -> Body:
+    return rewritten(build_dir / "index.html", prefix)
+
+
+def _html(data: bytes, prefix: str) -> bytes:
+    quoted = prefix.encode()
+    data = _SERVICE_WORKER_TAG.sub(b"", data)
+    data = re.sub(rb'((?:href|src|content)=")/(?!/)', rb"\g<1>" + quoted, data)
+    # OHIF (and its microscopy extension) resolve their own files from PUBLIC_URL.
+    public = b"window.PUBLIC_URL=" + json.dumps(prefix).encode()
+    return data.replace(b'window.PUBLIC_URL="/"', public)
+
+
+def _js(data: bytes, prefix: str) -> bytes:
+    return data.replace(
+        b'__webpack_require__.p = "/"', b"__webpack_require__.p = " + json.dumps(prefix).encode()
+    )
+
+
+def _css(data: bytes, prefix: str) -> bytes:
+    return re.sub(rb"url\(/(?!/)", b"url(" + prefix.encode(), data)
+
+
+def _json(data: bytes, prefix: str) -> bytes:
+    return data.replace(b'"/assets/', b'"' + prefix.encode() + b"assets/")
+
+
+_MARKERS = {
+    ".html": (b'="/',),
+    ".js": (b'__webpack_require__.p = "/"',),
+    ".css": (b"url(/",),
+    ".json": (b'"/assets/',),
+}
+_REWRITERS = {".html": _html, ".js": _js, ".css": _css, ".json": _json}

@@ -1,0 +1,46 @@
+"""The data sources a fresh install starts with: this archive through DICOMweb (the default) and
+through DICOM JSON. Created after ``migrate`` only when there are no data sources at all, like
+``django.contrib.sites`` creates example.com, so an admin's deletions are respected.
+"""
+
+from django.db import DEFAULT_DB_ALIAS
+
+ARCHIVE_SOURCE = "dicomweb"
+ARCHIVE_JSON_SOURCE = "dicomjson"
+
+
+def create_default_data_sources(app_config, using=DEFAULT_DB_ALIAS, apps=None, **kwargs):
+    """post_migrate receiver; idempotent (checks before creating)."""
+    if apps is None:
+        return
+    try:
+        DataSource = apps.get_model("viewerconfig", "DataSource")
+    except LookupError:
+        return
+    if DataSource.objects.using(using).exists():
+        return
+    DataSource.objects.using(using).create(
+        name=ARCHIVE_SOURCE,
+        friendly_name="This archive (DICOMweb)",
+        kind="dicomweb",
+        is_archive=True,
+        is_default=True,
+        position=0,
+        qido_supports_include_field=True,
+        supports_wildcard=True,
+        enable_study_lazy_load=True,
+        image_rendering="wadors",
+        thumbnail_rendering="wadors",
+        dicom_upload_enabled=True,
+        accept_header="multipart/related; type=application/octet-stream; transfer-syntax=*",
+        omit_quotation_for_multipart_request=True,
+        bulk_data_uri_enabled=True,
+        bulk_data_uri_relative_resolution="studies",
+    )
+    DataSource.objects.using(using).create(
+        name=ARCHIVE_JSON_SOURCE,
+        friendly_name="This archive (DICOM JSON)",
+        kind="dicomjson",
+        is_archive=True,
+        position=1,
+    )
