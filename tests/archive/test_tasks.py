@@ -1,0 +1,114 @@
+"""A real Celery worker builds the caches after ingest (on Redis in pass 1, on the embedded
+filesystem broker in pass 2)."""
+
+import gzip
+import io
+import json
+
+import pytest
+from conftest import wait_for
+from dicom_data import ct_series, to_bytes
+
+from archive import caches, intake, tasks
+from archive.models import Instance, Series, Study
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def no_build_delay(settings):
+    settings.CACHE_BUILD_DELAY = 0
+    settings.PRELOAD = True
+
+
+def receive(datasets):
+    for ds in datasets:
+        result = intake.receive_stream(io.BytesIO(to_bytes(ds)))
+        assert result.ok, result.reason
+    return Study.objects.get(study_instance_uid=datasets[0].StudyInstanceUID)
+
+
+def ready(study: Study, instances: int):
+    def check():
+        study.refresh_from_db()
+        return study.cache_state == "ready" and _stored_count(study) == instances
+
+    wait_for(check, timeout=60, message=f"caches of {study} with {instances} instances")
+
+
+def _stored_count(study: Study) -> int:
+    series = Series.objects.get(study=study)
+    if series.metadata_json is None:
+        return -1
+    return len(json.loads(gzip.decompress(bytes(series.metadata_json))))
+
+
+def worker_log(tmp_path_factory) -> str:
+    # pytest also links "workercurrent" to the newest folder: read each file once.
+    logs = sorted({p.resolve() for p in tmp_path_factory.getbasetemp().glob("worker*/worker.log")})
+    return "".join(path.read_text() for path in logs)
+
+
+def test_worker_builds_caches_after_ingest(celery_worker):
+    datasets = ct_series(4, rows=64, columns=64)
+    study = receive(datasets)
+
+    ready(study, 4)
+
+    assert Instance.objects.filter(series__study=study, metadata__isnull=True).count() == 0
+    series = Series.objects.get(study=study)
+    assert series.metadata_generation == study.generation
+    stored = json.loads(gzip.decompress(bytes(series.metadata_json)))
+    assert [i["00080018"]["Value"][0] for i in stored] == [ds.SOPInstanceUID for ds in datasets]
+    doc = json.loads(gzip.decompress(bytes(study.ohif_json)))
+    assert doc["studies"][0]["NumInstances"] == 4
+    assert doc["studies"][0]["PatientName"] == "Doe^Jane"
+
+
+def test_new_instance_rebuilds_with_new_count(celery_worker):
+    datasets = ct_series(3, rows=64, columns=64)
+    study = receive(datasets[:2])
+    ready(study, 2)
+
+    receive(datasets[2:])
+
+    ready(study, 3)
+    doc = json.loads(gzip.decompress(bytes(study.ohif_json)))
+    assert doc["studies"][0]["NumInstances"] == 3
+
+
+def test_task_for_a_deleted_study_ends_quietly(celery_worker, tmp_path_factory, settings):
+    settings.CACHE_BUILD_DELAY = 1  # the study is gone before the worker gets to it
+    study = receive(ct_series(1, rows=16, columns=16))
+    pk, generation = study.pk, study.generation
+    study.delete()
+    sent = tasks.build_caches.delay(pk, generation)
+
+    def finished():
+        lines = worker_log(tmp_path_factory).splitlines()
+        return [line for line in lines if f"[{sent.id}] succeeded" in line]
+
+    (line,) = wait_for(finished, message="the worker to finish the task for the deleted study")
+    assert line.endswith("'deleted'")
+    # The worker is still serving: the next study is built.
+    later = receive(ct_series(2, rows=16, columns=16))
+    ready(later, 2)
+
+
+def test_preload_off_builds_nothing_until_first_request(celery_worker, settings):
+    settings.PRELOAD = False
+    lazy = receive(ct_series(2, rows=16, columns=16))
+    settings.PRELOAD = True
+    sentinel = receive(ct_series(1, rows=16, columns=16))
+    ready(sentinel, 1)  # the worker has been through the queue
+
+    lazy.refresh_from_db()
+    assert lazy.cache_state == "pending" and lazy.ohif_json is None
+    assert not Instance.objects.filter(series__study=lazy, metadata__isnull=False).exists()
+
+    document = caches.study_ohif_json(lazy)
+
+    assert json.loads(gzip.decompress(document))["studies"][0]["NumInstances"] == 2
+    lazy.refresh_from_db()
+    assert lazy.cache_state == "ready"
+    assert _stored_count(lazy) == 2
