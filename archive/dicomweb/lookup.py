@@ -1,0 +1,109 @@
+"""Resolving WADO request paths to rows, for the WADO-RS, rendered and WADO-URI views.
+
+Every UID is checked with ``uids.is_valid_uid`` before it reaches a query (400 when malformed,
+404 when unknown), so no path segment ever becomes a file name.
+"""
+
+from rest_framework.exceptions import NotFound, ParseError
+
+from archive.models import Instance, Series, Study
+from archive.uids import is_valid_uid
+
+# What the WADO views read from an instance row; the DICOM JSON cache is not among them.
+INSTANCE_COLUMNS = (
+    "id",
+    "series_id",
+    "sop_instance_uid",
+    "instance_number",
+    "transfer_syntax_uid",
+    "rows",
+    "number_of_frames",
+    "file_path",
+    "file_size",
+    "sha256",
+    "frame_offsets",
+)
+
+
+def valid_uid(value: str, what: str) -> str:
+    if not is_valid_uid(value):
+        raise ParseError(f"{what} {value[:80]!r} is not a valid UID (digits and dots, <= 64)")
+    return value
+
+
+def study(study_uid: str) -> Study:
+    valid_uid(study_uid, "StudyInstanceUID")
+    found = Study.objects.filter(study_instance_uid=study_uid).first()
+    if found is None:
+        raise NotFound(f"no study {study_uid}")
+    return found
+
+
+def series(study_uid: str, series_uid: str) -> Series:
+    valid_uid(study_uid, "StudyInstanceUID")
+    valid_uid(series_uid, "SeriesInstanceUID")
+    found = (
+        Series.objects.filter(series_instance_uid=series_uid, study__study_instance_uid=study_uid)
+        .select_related("study")
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"no series {series_uid} in study {study_uid}")
+    return found
+
+
+def instance(study_uid: str, series_uid: str, sop_uid: str) -> Instance:
+    valid_uid(study_uid, "StudyInstanceUID")
+    valid_uid(series_uid, "SeriesInstanceUID")
+    valid_uid(sop_uid, "SOPInstanceUID")
+    found = (
+        Instance.objects.filter(
+            sop_instance_uid=sop_uid,
+            series__series_instance_uid=series_uid,
+            series__study__study_instance_uid=study_uid,
+        )
+        .only(*INSTANCE_COLUMNS)
+        .first()
+    )
+    if found is None:
+        raise NotFound(f"no instance {sop_uid} in series {series_uid} of study {study_uid}")
+    return found
+
+
+def instances(study_uid: str, series_uid: str | None = None) -> list[Instance]:
+    """The instances of a study or series in series then instance order; 404 when none."""
+    valid_uid(study_uid, "StudyInstanceUID")
+    rows = Instance.objects.filter(series__study__study_instance_uid=study_uid)
+    if series_uid is not None:
+        valid_uid(series_uid, "SeriesInstanceUID")
+        rows = rows.filter(series__series_instance_uid=series_uid)
+    found = list(
+        rows.only(*INSTANCE_COLUMNS).order_by(
+            "series__series_number", "series_id", "instance_number", "id"
+        )
+    )
+    if not found:
+        where = f"series {series_uid} of study" if series_uid else "study"
+        raise NotFound(f"no instances in {where} {study_uid}")
+    return found
+
+
+def middle_image(rows) -> Instance | None:
+    """The instance a thumbnail shows: the middle one by InstanceNumber, among images."""
+    images = list(rows.filter(rows__isnull=False).order_by("instance_number", "id").only("id"))
+    if not images:
+        return None
+    return Instance.objects.only(*INSTANCE_COLUMNS).get(pk=images[len(images) // 2].pk)
+
+
+def frame_numbers(text: str, count: int) -> list[int]:
+    """PS3.18 frame list ``1,3,5`` (1-based): 400 when malformed, 404 when out of range."""
+    try:
+        numbers = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ParseError(f"frame list {text[:80]!r} must be numbers separated by commas") from None
+    if not numbers or min(numbers) < 1:
+        raise ParseError("frame numbers start at 1")
+    if max(numbers) > count:
+        raise NotFound(f"frame {max(numbers)} does not exist: the instance has {count} frame(s)")
+    return numbers

@@ -1,0 +1,118 @@
+"""Rendered resources (PS3.18 §10.4.1.1.3) and thumbnails, as image/jpeg or image/png.
+
+DRF negotiates the image type (JPEG first, so ``*/*`` and browsers get JPEG). Query
+parameters: ``window=center,width[,function]`` (else the instance's own window), ``quality``
+(JPEG, 1-100) and ``viewport=width,height`` (scale down to fit). Thumbnails show the middle
+image of a series (the first series with images, for a study), are at most
+``THUMBNAIL_SIZE`` pixels wide and high, and are kept in Django's cache keyed by the file's
+hash, so a replaced file gets a new thumbnail and nothing needs invalidating.
+"""
+
+from django.conf import settings
+from django.core.cache import cache
+from rest_framework.exceptions import NotAcceptable, NotFound, ParseError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsReader
+from archive import pixels
+from archive.models import Instance
+
+from . import lookup
+from .renderers import JpegRenderer, PngRenderer
+
+THUMBNAIL_TIMEOUT = 7 * 24 * 3600
+
+
+class RenderedView(APIView):
+    renderer_classes = [JpegRenderer, PngRenderer]
+    permission_classes = [IsReader]
+
+
+class RetrieveRendered(RenderedView):
+    """Rendered instance (its first frame) or one rendered frame."""
+
+    def get(self, request, study, series, instance, frame_list="1"):
+        row = lookup.instance(study, series, instance)
+        if row.rows is None:
+            raise NotFound(f"instance {instance} has no pixel data to render")
+        numbers = lookup.frame_numbers(frame_list, row.number_of_frames or 1)
+        if len(numbers) != 1:
+            raise ParseError("rendered frames are served one frame at a time")
+        params = request.query_params
+        window = parse_window(params.get("window"))
+        size = parse_pair(params.get("viewport"), "viewport")
+        array = render(row, numbers[0] - 1, window)
+        if size:
+            array = pixels.fit(array, *size)
+        return Response(pixels.Rendered(array, parse_quality(params.get("quality"))))
+
+
+class RetrieveThumbnail(RenderedView):
+    """Thumbnail of a study, series or instance (PS3.18 §10.4.1.1.4), small and cached."""
+
+    def get(self, request, study, series=None, instance=None):
+        if instance is not None:
+            row = lookup.instance(study, series, instance)
+        elif series is not None:
+            row = lookup.middle_image(lookup.series(study, series).instance_set.all())
+        else:
+            row = _study_image(lookup.study(study))
+        if row is None or row.rows is None:
+            raise NotFound("nothing with pixel data to make a thumbnail of")
+        size = parse_pair(request.query_params.get("viewport"), "viewport") or (
+            settings.THUMBNAIL_SIZE,
+            settings.THUMBNAIL_SIZE,
+        )
+        image_format = request.accepted_renderer.image_format
+        key = f"wado-thumbnail:{row.sha256}:{size[0]}x{size[1]}:{image_format}"
+        body = cache.get(key)
+        if body is None:
+            middle = (row.number_of_frames or 1) // 2
+            array = pixels.fit(render(row, middle, None), *size)
+            body = pixels.encode_image(array, image_format, quality=80)
+            cache.set(key, body, THUMBNAIL_TIMEOUT)
+        response = Response(body)
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+def _study_image(study) -> Instance | None:
+    for series in study.series_set.order_by("series_number", "id"):
+        row = lookup.middle_image(series.instance_set.all())
+        if row is not None:
+            return row
+    return None
+
+
+def render(row: Instance, index: int, window: pixels.Window | None):
+    try:
+        return pixels.render_frame(row.absolute_path, index, window)
+    except pixels.PixelError as exc:
+        raise NotAcceptable(f"cannot render this instance: {exc}") from exc
+
+
+def parse_window(text: str | None) -> pixels.Window | None:
+    if text is None:
+        return None
+    try:
+        return pixels.Window.parse(text)
+    except ValueError as exc:
+        raise ParseError(f"window: {exc}") from exc
+
+
+def parse_quality(text: str | None) -> int:
+    if text is None:
+        return 90
+    if not text.isdigit() or not 1 <= int(text) <= 100:
+        raise ParseError("quality must be a whole number from 1 to 100")
+    return int(text)
+
+
+def parse_pair(text: str | None, name: str) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.isdigit() and 0 < int(p) <= 8192 for p in parts):
+        raise ParseError(f"{name} must be width,height in pixels (1-8192)")
+    return int(parts[0]), int(parts[1])

@@ -1,0 +1,213 @@
+"""WADO-RS views (PS3.18 §10.4): retrieve study, series and instance, their metadata, frames
+and bulk data. Rendered images and thumbnails are in ``rendered.py``.
+
+Each view looks the rows up (``lookup``), picks what to send from what the stored file allows
+(``accept``) and streams it (``multipart``). Files are read in chunks as the response goes out,
+so a study of any size is never held in memory; frames stored in a transfer syntax the client
+accepts are read from their byte ranges (``Instance.frame_offsets``) without parsing the file.
+"""
+
+import gzip
+from collections.abc import Iterable, Iterator
+
+from django.http import HttpResponse, StreamingHttpResponse
+from rest_framework.exceptions import NotAcceptable, NotFound, ParseError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.permissions import IsReader
+from archive import bulkdata, caches, dicomjson, frames, pixels
+from archive.models import Instance
+
+from . import accept, lookup, metadata_docs, multipart
+from .qido import dicomweb_base
+from .renderers import PrebuiltDicomJsonRenderer, PrebuiltPlainJsonRenderer
+
+CHUNK = 256 * 1024
+
+
+class ViewNegotiates(BaseContentNegotiation):
+    """Leave the choice to the view: what can be sent depends on the stored transfer syntax,
+    which a fixed renderer list cannot express. The one renderer renders error bodies."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class WadoView(APIView):
+    content_negotiation_class = ViewNegotiates
+    renderer_classes = [JSONRenderer]
+    permission_classes = [IsReader]
+
+
+class RetrieveInstances(WadoView):
+    """Retrieve Study, Series or Instance: Part-10 files, multipart/related (single part for
+    one instance when asked). Stored encoding for ``transfer-syntax=*`` or none; decoded to
+    Explicit VR Little Endian when that is asked."""
+
+    def get(self, request, study, series=None, instance=None):
+        if instance is None:
+            rows = lookup.instances(study, series)
+        else:
+            rows = [lookup.instance(study, series, instance)]
+        ranges = accept.parse(request.headers.get("Accept"))
+        single = instance is not None
+        choices = [
+            accept.choose(
+                ranges, accept.instance_offers(row.transfer_syntax_uid), single_part=single
+            )
+            for row in rows
+        ]
+        if None in choices:
+            raise NotAcceptable(
+                "can send application/dicom in its stored transfer syntax or decoded to "
+                "Explicit VR Little Endian (1.2.840.10008.1.2.1), as multipart/related"
+            )
+        if not choices[0].multipart:
+            return _single_part(_instance_payload(rows[0], choices[0].offer), accept.DICOM)
+        parts = (
+            (accept.part_content_type(choice.offer), _instance_payload(row, choice.offer))
+            for row, choice in zip(rows, choices, strict=True)
+        )
+        return _multipart(parts, accept.DICOM)
+
+
+class RetrieveMetadata(APIView):
+    """Study, series or instance metadata (DICOM JSON) from the caches, with BulkDataURIs
+    rooted at this request's DICOMweb address. Sent gzipped as stored when the client allows."""
+
+    renderer_classes = [PrebuiltDicomJsonRenderer, PrebuiltPlainJsonRenderer]
+    permission_classes = [IsReader]
+
+    def get(self, request, study, series=None, instance=None):
+        base = dicomweb_base(request)
+        if instance is not None:
+            row = lookup.instance(study, series, instance)
+            return Response(metadata_docs.instance_document(caches.instance_metadata(row), base))
+        if series is not None:
+            series_rows = [lookup.series(study, series)]
+        else:
+            series_rows = list(lookup.study(study).series_set.order_by("series_number", "id"))
+        document = metadata_docs.series_document(
+            [caches.series_metadata(row) for row in series_rows], base
+        )
+        gzipped = accept.accepts_gzip(request.headers.get("Accept-Encoding"))
+        response = Response(document if gzipped else gzip.decompress(document))
+        if gzipped:
+            response["Content-Encoding"] = "gzip"
+        response["Vary"] = "Accept, Accept-Encoding"
+        return response
+
+
+class RetrieveFrames(WadoView):
+    """Frames, one part each, labelled with their transfer syntax: the stored bytes when the
+    client takes them (``transfer-syntax=*``, the stored syntax or its image/* type), else
+    decoded to native little-endian pixels."""
+
+    def get(self, request, study, series, instance, frame_list):
+        row = lookup.instance(study, series, instance)
+        if row.rows is None:
+            raise NotFound(f"instance {instance} has no pixel data")
+        numbers = lookup.frame_numbers(frame_list, row.number_of_frames or 1)
+        offers = accept.frame_offers(row.transfer_syntax_uid, bool(row.frame_offsets))
+        choice = _choose(request, offers, single_part=len(numbers) == 1)
+        payloads = [_frame(row, number - 1, choice.offer) for number in numbers]
+        return _respond(choice, payloads)
+
+
+class RetrieveBulkdata(WadoView):
+    """What a BulkDataURI names: pixel data (all frames, native, one part; or the stored
+    compressed frames, one part each) or another binary element's raw value."""
+
+    def get(self, request, study, series, instance, tag_path):
+        row = lookup.instance(study, series, instance)
+        path = dicomjson.parse_bulk_path(tag_path)
+        if path is None:
+            raise ParseError(f"{tag_path[:80]!r} is not a tag path (GGGGEEEE[/item/GGGGEEEE])")
+        if path == bulkdata.PIXEL_DATA and row.rows is not None:
+            return _pixel_bulkdata(request, row)
+        value = bulkdata.read_value(row.absolute_path, path)
+        if value is None:
+            raise NotFound(f"instance {instance} has no bulk data at {tag_path}")
+        offer = accept.Offer(accept.OCTET_STREAM, accept.EXPLICIT_VR_LITTLE_ENDIAN)
+        return _respond(_choose(request, [offer], single_part=True), [value])
+
+
+def _pixel_bulkdata(request, row: Instance):
+    count = row.number_of_frames or 1
+    offers = accept.frame_offers(row.transfer_syntax_uid, bool(row.frame_offsets))
+    choice = _choose(request, offers, single_part=True)
+    if choice.offer.transfer_syntax == accept.EXPLICIT_VR_LITTLE_ENDIAN:
+        whole = (_frame(row, index, choice.offer) for index in range(count))
+        return _respond(choice, [whole])
+    if not choice.multipart and count > 1:
+        raise NotAcceptable("compressed pixel data of several frames comes as multipart/related")
+    return _respond(choice, [_frame(row, index, choice.offer) for index in range(count)])
+
+
+def _choose(request, offers: list[accept.Offer], *, single_part: bool) -> accept.Choice:
+    choice = accept.choose(
+        accept.parse(request.headers.get("Accept")), offers, single_part=single_part
+    )
+    if choice is None:
+        available = ", ".join(accept.part_content_type(offer) for offer in offers)
+        where = "" if single_part else " (several frames: multipart/related only)"
+        raise NotAcceptable(f"can send {available}{where}")
+    return choice
+
+
+def _frame(row: Instance, index: int, offer: accept.Offer) -> bytes:
+    if offer.stored:
+        return frames.read(row.absolute_path, row.frame_offsets[index])
+    try:
+        return pixels.decode_frame(row.absolute_path, index)
+    except pixels.PixelError as exc:
+        raise NotAcceptable(f"{exc}; ask for transfer-syntax=* to get the stored bytes") from exc
+
+
+def _instance_payload(row: Instance, offer: accept.Offer) -> Iterator[bytes]:
+    if offer.stored:
+        return file_chunks(row.absolute_path)
+    return _decompressed(row.absolute_path)
+
+
+def _decompressed(path) -> Iterator[bytes]:
+    yield pixels.decompressed_file(path)
+
+
+def file_chunks(path) -> Iterator[bytes]:
+    """Opened only when the response reaches this file, closed when it is sent."""
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            yield chunk
+
+
+def _respond(choice: accept.Choice, payloads: list) -> HttpResponse:
+    """``payloads``: one per part, each bytes or an iterable of bytes (then streamed)."""
+    content_type = accept.part_content_type(choice.offer)
+    if all(isinstance(p, bytes) for p in payloads):
+        if not choice.multipart:
+            return HttpResponse(payloads[0], content_type=content_type)
+        boundary = multipart.new_boundary()
+        body = b"".join(multipart.encode(((content_type, [p]) for p in payloads), boundary))
+        return HttpResponse(body, content_type=_multipart_type(choice.offer.media_type, boundary))
+    if not choice.multipart:
+        return _single_part(payloads[0], content_type)
+    return _multipart(((content_type, chunks) for chunks in payloads), choice.offer.media_type)
+
+
+def _single_part(chunks: Iterable[bytes], content_type: str) -> StreamingHttpResponse:
+    return StreamingHttpResponse(chunks, content_type=content_type)
+
+
+def _multipart(parts, part_type: str) -> StreamingHttpResponse:
+    boundary = multipart.new_boundary()
+    return StreamingHttpResponse(
+        multipart.encode(parts, boundary), content_type=_multipart_type(part_type, boundary)
+    )
+
+
+def _multipart_type(part_type: str, boundary: str) -> str:
+    return f'multipart/related; type="{part_type}"; boundary={boundary}'

@@ -1,0 +1,181 @@
+"""WADO-RS frames and bulk data: stored bytes for ``transfer-syntax=*``, decoded pixels equal to
+pydicom's ``pixel_array`` of the original for Explicit VR Little Endian, with the headers OHIF
+and dicomweb-client really send."""
+
+import numpy as np
+import pytest
+from dicom_data import compressed, ct_slice, multiframe
+from dicomweb_client.api import DICOMwebClient
+from pydicom.encaps import encapsulate
+from pydicom.pixels import get_decoder
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+from wado_support import (
+    OHIF_FRAMES,
+    OHIF_FRAMES_QUOTED,
+    body_of,
+    instance_path,
+    parts_of,
+    store,
+)
+
+from archive import frames
+from archive.models import Instance
+
+ELE = "1.2.840.10008.1.2.1"
+DECODED = f'multipart/related; type="application/octet-stream"; transfer-syntax={ELE}'
+
+
+def stored_frame(ds, index=0) -> bytes:
+    row = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+    return frames.read(row.absolute_path, row.frame_offsets[index])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "accept",
+    [
+        OHIF_FRAMES,
+        OHIF_FRAMES_QUOTED,
+        'multipart/related; type="*/*"',
+        "*/*",
+        "multipart/related; type=application/octet-stream",
+        DECODED,
+        None,
+    ],
+)
+def test_native_frames_are_the_pixel_bytes(reader, accept):
+    ds = multiframe(4)
+    store(ds)
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    response = reader.get(instance_path(ds) + "/frames/1,3,4", **headers)
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith(
+        'multipart/related; type="application/octet-stream"; boundary='
+    )
+    parts = parts_of(response)
+    assert [ctype for ctype, _ in parts] == [f"application/octet-stream; transfer-syntax={ELE}"] * 3
+    assert [payload for _, payload in parts] == [ds.pixel_array[i].tobytes() for i in (0, 2, 3)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("transfer_syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless])
+def test_compressed_frames_as_stored_or_decoded(reader, transfer_syntax):
+    original = ct_slice(0, rows=64, columns=64)
+    expected = original.pixel_array.copy()
+    ds = compressed(original, transfer_syntax)
+    store(ds)
+    url = instance_path(ds) + "/frames/1"
+
+    for accept in (OHIF_FRAMES, OHIF_FRAMES_QUOTED):
+        ((ctype, payload),) = parts_of(reader.get(url, HTTP_ACCEPT=accept))
+        assert ctype == f"application/octet-stream; transfer-syntax={transfer_syntax}"
+        assert payload == stored_frame(ds)
+        assert _decode(payload, ds).tobytes() == expected.tobytes()
+
+    ((ctype, payload),) = parts_of(reader.get(url, HTTP_ACCEPT=DECODED))
+    assert ctype == f"application/octet-stream; transfer-syntax={ELE}"
+    assert payload == expected.tobytes()
+
+
+@pytest.mark.django_db
+def test_compressed_media_type_and_refusals(reader):
+    ds = compressed(ct_slice(0, rows=32, columns=32), JPEGLSLossless)
+    store(ds)
+    url = instance_path(ds) + "/frames/1"
+
+    jls = reader.get(url, HTTP_ACCEPT='multipart/related; type="image/jls"')
+    ((ctype, payload),) = parts_of(jls)
+    assert ctype == f"image/jls; transfer-syntax={JPEGLSLossless}"
+    assert payload == stored_frame(ds)
+
+    for accept in ('multipart/related; type="image/jp2"', "application/dicom"):
+        refused = reader.get(url, HTTP_ACCEPT=accept)
+        assert refused.status_code == 406
+        assert "transfer-syntax=" in refused.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_single_part_frame_as_ohif_singlepart_asks(reader):
+    ds = compressed(ct_slice(0, rows=32, columns=32), RLELossless)
+    store(ds)
+    response = reader.get(
+        instance_path(ds) + "/frames/1", HTTP_ACCEPT="application/octet-stream; transfer-syntax=*"
+    )
+    assert response["Content-Type"] == f"application/octet-stream; transfer-syntax={RLELossless}"
+    assert body_of(response) == stored_frame(ds)
+
+    several = reader.get(
+        instance_path(ds) + "/frames/1,1", HTTP_ACCEPT="application/octet-stream; transfer-syntax=*"
+    )
+    assert several.status_code == 406
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "frame_list, status", [("0", 400), ("5", 404), ("1,x", 400), ("-1", 400), ("1,2,99", 404)]
+)
+def test_bad_frame_numbers(reader, frame_list, status):
+    ds = multiframe(4)
+    store(ds)
+    response = reader.get(instance_path(ds) + f"/frames/{frame_list}")
+    assert response.status_code == status
+    assert "frame" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_pixel_bulkdata_is_every_frame_native(reader):
+    ds = multiframe(3)
+    store(ds)
+    url = instance_path(ds) + "/bulk/7FE00010"
+    ((ctype, payload),) = parts_of(reader.get(url))
+    assert ctype == f"application/octet-stream; transfer-syntax={ELE}"
+    assert payload == ds.pixel_array.tobytes()
+
+    single = reader.get(url, HTTP_ACCEPT="application/octet-stream")
+    assert body_of(single) == ds.pixel_array.tobytes()
+
+    for bad, status in (("7FE0001", 400), ("00091001", 404), ("7FE00010/0", 400)):
+        assert reader.get(instance_path(ds) + f"/bulk/{bad}").status_code == status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dicomweb_client_frames_with_its_default_accept(dicomweb_session, dicomweb_url):
+    client = DICOMwebClient(dicomweb_url, session=dicomweb_session)
+    native = multiframe(3)
+    rle = compressed(ct_slice(0, rows=32, columns=32), RLELossless)
+    expected_rle = ct_slice(0, rows=32, columns=32).pixel_array
+    store(native, rle)
+
+    got = client.retrieve_instance_frames(
+        native.StudyInstanceUID, native.SeriesInstanceUID, native.SOPInstanceUID, [2, 3]
+    )
+    assert got == [native.pixel_array[1].tobytes(), native.pixel_array[2].tobytes()]
+
+    (stored,) = client.retrieve_instance_frames(
+        rle.StudyInstanceUID, rle.SeriesInstanceUID, rle.SOPInstanceUID, [1]
+    )
+    assert _decode(stored, rle).tobytes() == expected_rle.tobytes()
+
+    (decoded,) = client.retrieve_instance_frames(
+        rle.StudyInstanceUID,
+        rle.SeriesInstanceUID,
+        rle.SOPInstanceUID,
+        [1],
+        media_types=(("application/octet-stream", ELE),),
+    )
+    assert decoded == expected_rle.tobytes()
+
+
+def _decode(payload: bytes, ds) -> np.ndarray:
+    array, _ = get_decoder(ds.file_meta.TransferSyntaxUID).as_array(
+        encapsulate([payload]),
+        rows=ds.Rows,
+        columns=ds.Columns,
+        samples_per_pixel=ds.SamplesPerPixel,
+        bits_allocated=ds.BitsAllocated,
+        bits_stored=ds.BitsStored,
+        pixel_representation=ds.PixelRepresentation,
+        photometric_interpretation=ds.PhotometricInterpretation,
+        number_of_frames=1,
+    )
+    return array
