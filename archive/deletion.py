@@ -1,0 +1,73 @@
+"""Deleting a study or a series: rows, files and caches go together. Knows nothing of HTTP.
+
+Rows go in one transaction, with the study row locked as ingest locks it, so counts and the
+generation cannot interleave with an upload into the same study. Files go only after the
+commit: a rollback leaves every file in place. Caches stored on the deleted rows go with them;
+the remaining study (after a series deletion) has its generation bumped, its stale OHIF
+document dropped and a rebuild queued.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from . import storage, tasks
+from .models import Instance, Series, Study
+
+
+@dataclass(frozen=True)
+class Deleted:
+    studies: int = 0
+    series: int = 0
+    instances: int = 0
+
+    def __add__(self, other: "Deleted") -> "Deleted":
+        return Deleted(
+            self.studies + other.studies,
+            self.series + other.series,
+            self.instances + other.instances,
+        )
+
+
+def delete_study(study: Study) -> Deleted:
+    with transaction.atomic():
+        locked = Study.objects.select_for_update().filter(pk=study.pk).first()
+        if locked is None:
+            return Deleted()  # deleted meanwhile
+        instances = Instance.objects.filter(series__study=locked)
+        paths = list(instances.values_list("file_path", flat=True))
+        result = Deleted(1, locked.series_set.count(), len(paths))
+        # Instances first, in one statement, so the cascade does not collect them one by one.
+        instances.delete()
+        locked.delete()
+        _delete_files_after_commit(paths)
+    return result
+
+
+def delete_series(series: Series) -> Deleted:
+    """Delete one series; its study goes too if no series is left in it."""
+    with transaction.atomic():
+        study = Study.objects.select_for_update().filter(pk=series.study_id).first()
+        locked = Series.objects.filter(pk=series.pk, study=study).first() if study else None
+        if locked is None:
+            return Deleted()
+        if not study.series_set.exclude(pk=locked.pk).exists():
+            return delete_study(study)
+        instances = Instance.objects.filter(series=locked)
+        paths = list(instances.values_list("file_path", flat=True))
+        instances.delete()
+        locked.delete()
+        study.refresh_counts()
+        Study.objects.filter(pk=study.pk).update(generation=F("generation") + 1, ohif_json=None)
+        tasks.schedule_cache_build(study.pk)
+        _delete_files_after_commit(paths)
+    return Deleted(0, 1, len(paths))
+
+
+def _delete_files_after_commit(paths: list[str]) -> None:
+    def delete_files():
+        for path in paths:
+            storage.delete(path)
+
+    transaction.on_commit(delete_files)
