@@ -4,8 +4,10 @@ admin (also delete and configure). Each role includes the ones before it; superu
 
 from functools import wraps
 
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 
 READER = "reader"
 UPLOADER = "uploader"
@@ -13,8 +15,16 @@ ADMIN = "admin"
 ORDER = (READER, UPLOADER, ADMIN)
 
 
+def cap_role(user, role: str) -> None:
+    """Limit this request's user to ``role`` at most (a personal API token scoped to a role)."""
+    user._role_cap = role
+
+
 def has_role(user, role: str) -> bool:
     if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    cap = getattr(user, "_role_cap", None)
+    if cap is not None and ORDER.index(cap) < ORDER.index(role):
         return False
     if user.is_superuser:
         return True
@@ -26,13 +36,46 @@ def has_role(user, role: str) -> bool:
     return any(ORDER.index(name) >= wanted for name in held)
 
 
+def highest_role(user) -> str | None:
+    for role in reversed(ORDER):
+        if has_role(user, role):
+            return role
+    return None
+
+
+def set_roles(user, roles: set[str]) -> None:
+    """Make the user's role groups exactly ``roles`` (other groups are left alone)."""
+    groups = {name: Group.objects.get_or_create(name=name)[0] for name in ORDER}
+    user.groups.remove(*(groups[name] for name in ORDER if name not in roles))
+    user.groups.add(*(groups[name] for name in ORDER if name in roles))
+    user._role_names = set(roles) & set(ORDER)
+
+
+def wants_html(request) -> bool:
+    """A browser navigating to a page (redirect it to the login page), not a script or a
+    viewer's fetch (answer 401 so it can tell it is logged out)."""
+    if request.headers.get("Authorization"):
+        return False
+    return "text/html" in request.headers.get("Accept", "")
+
+
+def unauthorized() -> HttpResponse:
+    response = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
+    response["WWW-Authenticate"] = 'Bearer realm="ohifsite"'
+    return response
+
+
 def role_required(role: str):
-    """For plain Django views: login first (redirect), then the role (403)."""
+    """For plain Django views: an anonymous browser is sent to the login page, an anonymous
+    script gets 401 with a challenge; a logged-in user without the role gets 403."""
 
     def decorator(view):
         @wraps(view)
-        @login_required
         def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                if wants_html(request):
+                    return redirect_to_login(request.get_full_path())
+                return unauthorized()
             if not has_role(request.user, role):
                 raise PermissionDenied(f"this needs the {role} role")
             return view(request, *args, **kwargs)

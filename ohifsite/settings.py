@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "accounts",
     "archive",
     "viewerconfig",
+    "worklist",
 ]
 
 MIDDLEWARE = [
@@ -149,6 +150,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 DATA_UPLOAD_MAX_NUMBER_FILES = envint("UPLOAD_MAX_FILES", 1000)
+
+# --- Worklist ------------------------------------------------------------------------------
+# Largest file (or .zip) the worklist page accepts in one upload request.
+UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", 2 * 1024**3)
+WORKLIST_PAGE_SIZE = envint("WORKLIST_PAGE_SIZE", 50)
 
 # --- Archive -------------------------------------------------------------------------------
 # Same SOP Instance UID with different bytes: keep the stored one (like Orthanc's

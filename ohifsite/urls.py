@@ -7,4 +7,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dicom-web/", include("archive.dicomweb.urls")),
     path("ohif/", include("viewerconfig.urls")),
+    path("", include("worklist.urls")),
 ]

@@ -12,6 +12,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+# The real OpenID Connect provider process (tests/oidc/), for the access tests.
+from oidc.provider import oidc_provider, oidc_settings  # noqa: E402, F401
+
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE = f"test-{uuid.uuid4().hex[:12]}"
 

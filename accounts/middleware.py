@@ -1,0 +1,64 @@
+"""Middleware: credentials in the Authorization header for every view (not only DRF ones),
+security headers on every response, and the access log."""
+
+from django.conf import settings
+
+from . import accesslog, credentials
+from .roles import unauthorized
+
+
+class HeaderAuthenticationMiddleware:
+    """Authenticate Bearer/Basic credentials for every view, so plain Django views (WADO-URI,
+    pages) accept them like the DRF views do. Bad credentials get 401 here, whatever the URL.
+    Header credentials are never sent by a browser on its own, so they need no CSRF token."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.headers.get("Authorization"):
+            try:
+                found = credentials.from_request(request)
+            except credentials.InvalidCredentials as exc:
+                response = unauthorized()
+                response["WWW-Authenticate"] = exc.challenge
+                response.content = f"{exc.description}\n".encode()
+                return response
+            if found is not None:
+                request.user = found.user
+                request.auth_method = found.method
+                request._dont_enforce_csrf_checks = True
+        return self.get_response(request)
+
+
+class SecurityHeadersMiddleware:
+    """Who may frame our pages: this site, plus the origins in FRAME_ANCESTORS (a portal that
+    embeds the viewer). X-Frame-Options cannot name origins, so it is dropped when some are
+    listed and CSP frame-ancestors alone decides. The other headers (nosniff, referrer policy,
+    HSTS on HTTPS) come from Django's SecurityMiddleware, configured in settings."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        ancestors = " ".join(["'self'", *settings.FRAME_ANCESTORS])
+        policy = response.get("Content-Security-Policy", "")
+        if "frame-ancestors" not in policy:
+            joined = f"{policy.rstrip('; ')}; " if policy else ""
+            response["Content-Security-Policy"] = f"{joined}frame-ancestors {ancestors}"
+        if settings.FRAME_ANCESTORS and "X-Frame-Options" in response:
+            del response["X-Frame-Options"]
+        return response
+
+
+class AccessLogMiddleware:
+    """One AccessEvent for each search, view, download, store or delete of a study."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        accesslog.record_response(request, response)
+        return response

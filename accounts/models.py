@@ -1,0 +1,130 @@
+"""Who may come in and what they did: personal API tokens, links from provider identities to
+users, and the access log."""
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from . import roles
+
+TOKEN_PREFIX = "ohif_"
+
+
+def _digest(key: str) -> str:
+    # Tokens carry 256 random bits, so a plain SHA-256 is enough: there is nothing to guess.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self):
+        now = timezone.now()
+        return self.filter(revoked_at__isnull=True, user__is_active=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=now)
+        )
+
+    def matching(self, key: str):
+        """The usable token for this secret, or None."""
+        if not key.startswith(TOKEN_PREFIX):
+            return None
+        return self.usable().select_related("user").filter(key_hash=_digest(key)).first()
+
+
+class ApiToken(models.Model):
+    """A personal token for scripts and devices: an admin issues it for a user, scoped to a
+    role at most; only its hash is kept, so the secret is shown once, when it is made."""
+
+    ROLE_CHOICES = [(name, name) for name in roles.ORDER]
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=100, help_text="What or who uses it, e.g. 'CT scanner'.")
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES, default=roles.READER)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_start = models.CharField(max_length=12, editable=False, help_text="To recognise it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.name} ({self.key_start}…)"
+
+    def new_key(self) -> str:
+        """Give the token a fresh secret and return it; the caller shows it once."""
+        key = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.key_hash = _digest(key)
+        self.key_start = key[: len(TOKEN_PREFIX) + 6]
+        return key
+
+    def revoke(self) -> None:
+        ApiToken.objects.filter(pk=self.pk, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+
+    def touch(self) -> None:
+        """Record use, at most once a minute, so a busy script does not write on every call."""
+        now = timezone.now()
+        if self.last_used_at is None or (now - self.last_used_at).total_seconds() > 60:
+            ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+
+
+class OidcIdentity(models.Model):
+    """Which provider account a user is. Users are found by (issuer, subject), never by name
+    or e-mail, so a provider account called "admin" cannot become the local admin."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    last_login_claims = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "OpenID Connect identity"
+        verbose_name_plural = "OpenID Connect identities"
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="unique_oidc_subject")
+        ]
+
+    def __str__(self):
+        return f"{self.subject} at {self.issuer}"
+
+
+class AccessEvent(models.Model):
+    """One line of the access log: who did what to which study, when and from where."""
+
+    class Action(models.TextChoices):
+        SEARCH = "search"
+        VIEW = "view"
+        DOWNLOAD = "download"
+        STORE = "store"
+        DELETE = "delete"
+        LOGIN = "login"
+        LOGIN_FAILED = "login failed"
+        LOGOUT = "logout"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    username = models.CharField(max_length=150, blank=True, db_index=True)
+    action = models.CharField(max_length=20, choices=Action.choices, db_index=True)
+    study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    method = models.CharField(max_length=10, blank=True)
+    path = models.CharField(max_length=500, blank=True)
+    query = models.CharField(max_length=500, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    authenticated_by = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action}"

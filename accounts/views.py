@@ -1,0 +1,74 @@
+"""Login and logout pages, and the health check: the only views anyone may reach."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth import views as auth_views
+from django.db import connection
+from django.http import HttpResponseForbidden, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from . import oidc
+
+
+class LoginView(auth_views.LoginView):
+    """With OIDC configured, straight on to the provider; the local form stays reachable at
+    ?local=1 while LOCAL_LOGIN is on (a break-glass admin account). Without OIDC, the form."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def get(self, request, *args, **kwargs):
+        wants_local = request.GET.get("local") or request.GET.get("failed")
+        if oidc.enabled() and not wants_local and not request.user.is_authenticated:
+            next_url = self.get_redirect_url() or resolve_default()
+            return redirect(reverse("accounts:oidc_login") + "?" + urlencode({"next": next_url}))
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        if not settings.LOCAL_LOGIN:
+            return HttpResponseForbidden("Local accounts are switched off; use single sign-on.")
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            oidc_enabled=oidc.enabled(),
+            local_login=settings.LOCAL_LOGIN,
+            failed=bool(self.request.GET.get("failed")),
+            **kwargs,
+        )
+
+
+def resolve_default() -> str:
+    return auth_views.resolve_url(settings.LOGIN_REDIRECT_URL)
+
+
+@never_cache
+def logout(request):
+    """GET asks (a link must not log anyone out), POST logs out of Django and, with OIDC,
+    of the provider too (RP-initiated logout)."""
+    if request.method != "POST":
+        return render(request, "accounts/logout.html")
+    target = oidc.provider_logout_url(request)
+    auth.logout(request)
+    return redirect(target)
+
+
+def logged_out(request):
+    return render(request, "accounts/logged_out.html")
+
+
+@require_GET
+@never_cache
+def healthz(request):
+    """For load balancers and orchestrators: the process answers and the database too."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:  # noqa: BLE001 - any database failure means "not healthy"
+        return JsonResponse({"status": "database unavailable"}, status=503)
+    return JsonResponse({"status": "ok"})

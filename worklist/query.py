@@ -1,0 +1,313 @@
+"""The worklist's filters, sorting and paging: query-string parameters -> one page of studies.
+
+Everything a search needs lives in the URL, so a search can be bookmarked and shared;
+``WorklistQuery.from_params`` reads it and ``to_params`` writes it back for links. Paging
+fetches one row more than a page instead of counting the table. Knows nothing of HTTP.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from urllib.parse import urlencode
+
+from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+
+from archive.models import CacheState, Study
+
+# Column key in the URL -> the fields it sorts by (ties end on the primary key, so that pages
+# never overlap or skip a row).
+SORTS = {
+    "name": ("patient_name_key",),
+    "pid": ("patient_id",),
+    "birth": ("patient_birth_date",),
+    "sex": ("patient_sex",),
+    "date": ("study_date", "study_time"),
+    "description": ("study_description",),
+    "modalities": ("modalities_in_study",),
+    "accession": ("accession_number",),
+    "series": ("number_of_study_related_series",),
+    "instances": ("number_of_study_related_instances",),
+    "state": ("state_rank",),
+    "received": ("created_at",),
+}
+DEFAULT_SORT = "-date"
+
+# Preset -> days before today that the range starts.
+DATE_PRESETS = {"today": 0, "7d": 6, "30d": 29}
+STATES = tuple(CacheState.values)
+# Sorting by state puts what needs attention first.
+STATE_RANK = {CacheState.FAILED: 0, CacheState.PENDING: 1, CacheState.READY: 2}
+MODALITY_CHOICES = (
+    "CR", "CT", "DX", "ECG", "IO", "MG", "MR", "NM", "OT", "PR", "PT", "RF", "RTSTRUCT",
+    "SEG", "SM", "SR", "US", "XA",
+)  # fmt: skip
+MAX_TEXT = 64
+MAX_PAGE = 100_000
+
+_MODALITY = re.compile(r"[A-Z0-9_]{1,16}")
+
+
+@dataclass(frozen=True)
+class WorklistQuery:
+    patient_name: str = ""
+    patient_id: str = ""
+    accession: str = ""
+    description: str = ""
+    modalities: tuple[str, ...] = ()
+    date_preset: str = ""  # "", a DATE_PRESETS key, or "custom" (date_from / date_to)
+    date_from: date | None = None
+    date_to: date | None = None
+    state: str = ""
+    sort: str = DEFAULT_SORT
+    page: int = 1
+    # Parameters that could not be used, in words for the user; the rest of the search runs.
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> "WorklistQuery":
+        problems = []
+
+        def text(key):
+            value = str(params.get(key, "") or "").strip()
+            if len(value) > MAX_TEXT:
+                problems.append(f"{key} was cut to {MAX_TEXT} characters")
+            return value[:MAX_TEXT]
+
+        modalities = []
+        getlist = getattr(params, "getlist", lambda key: [params[key]] if key in params else [])
+        for raw in getlist("modality"):
+            for value in str(raw).upper().replace(",", " ").split():
+                if _MODALITY.fullmatch(value) and value not in modalities:
+                    modalities.append(value)
+                else:
+                    problems.append(f"modality {value[:20]!r} is not a modality code")
+
+        preset = text("date")
+        date_from = _parse_date(text("from"), "from", problems)
+        date_to = _parse_date(text("to"), "to", problems)
+        if preset and preset not in DATE_PRESETS and preset != "custom":
+            problems.append(f"date {preset[:20]!r} is not one of today, 7d, 30d or custom")
+            preset = ""
+        if not preset and (date_from or date_to):
+            preset = "custom"
+        if date_from and date_to and date_from > date_to:
+            problems.append("the date range ends before it starts; the dates were swapped")
+            date_from, date_to = date_to, date_from
+
+        state = text("state")
+        if state and state not in STATES:
+            problems.append(f"state {state[:20]!r} is not one of {', '.join(STATES)}")
+            state = ""
+
+        sort = text("sort") or DEFAULT_SORT
+        if sort.lstrip("-") not in SORTS:
+            problems.append(f"cannot sort by {sort[:20]!r}")
+            sort = DEFAULT_SORT
+
+        page = text("page") or "1"
+        if not page.isdigit() or not 1 <= int(page) <= MAX_PAGE:
+            problems.append(f"page {page[:20]!r} is not a page number")
+            page = "1"
+
+        return cls(
+            patient_name=text("name"),
+            patient_id=text("pid"),
+            accession=text("accession"),
+            description=text("description"),
+            modalities=tuple(modalities),
+            date_preset=preset,
+            date_from=date_from if preset == "custom" else None,
+            date_to=date_to if preset == "custom" else None,
+            state=state,
+            sort=sort,
+            page=int(page),
+            problems=tuple(problems),
+        )
+
+    @property
+    def is_filtered(self) -> bool:
+        return any(
+            (
+                self.patient_name,
+                self.patient_id,
+                self.accession,
+                self.description,
+                self.modalities,
+                self.date_preset,
+                self.state,
+            )
+        )
+
+    def date_range(self, today: date) -> tuple[str, str]:
+        """The StudyDate range as DICOM DA strings; an empty end is open."""
+        if self.date_preset in DATE_PRESETS:
+            start = today - timedelta(days=DATE_PRESETS[self.date_preset])
+            return _da(start), _da(today)
+        return _da(self.date_from), _da(self.date_to)
+
+    def filter(self, studies: QuerySet, today: date) -> QuerySet:
+        if self.patient_name:
+            studies = studies.filter(_name_match(self.patient_name))
+        if self.patient_id:
+            studies = studies.filter(_wildcard("patient_id", self.patient_id))
+        if self.accession:
+            studies = studies.filter(_wildcard("accession_number", self.accession))
+        if self.description:
+            studies = studies.filter(study_description__icontains=self.description)
+        if self.modalities:
+            studies = studies.filter(_any_modality(self.modalities))
+        start, end = self.date_range(today)
+        if start:
+            studies = studies.filter(study_date__gte=start)
+        if end:
+            studies = studies.filter(study_date__lte=end)
+        if self.state:
+            studies = with_state_rank(studies).filter(state_rank=STATE_RANK[self.state])
+        return studies
+
+    def order(self, studies: QuerySet) -> QuerySet:
+        descending = self.sort.startswith("-")
+        fields = SORTS[self.sort.lstrip("-")]
+        if "state_rank" in fields:
+            studies = with_state_rank(studies)
+        keys = [*fields, "pk"]
+        return studies.order_by(*(f"-{key}" if descending else key for key in keys))
+
+    def to_params(self, **changes) -> str:
+        """The query string for this search with some values changed (a link's href)."""
+        query = replace(self, **changes)
+        pairs = [
+            ("name", query.patient_name),
+            ("pid", query.patient_id),
+            ("accession", query.accession),
+            ("description", query.description),
+            *(("modality", m) for m in query.modalities),
+            ("date", query.date_preset),
+            ("from", query.date_from.isoformat() if query.date_from else ""),
+            ("to", query.date_to.isoformat() if query.date_to else ""),
+            ("state", query.state),
+            ("sort", "" if query.sort == DEFAULT_SORT else query.sort),
+            ("page", "" if query.page == 1 else str(query.page)),
+        ]
+        return urlencode([(key, value) for key, value in pairs if value])
+
+    def sort_params(self, column: str) -> str:
+        """The link of a column header: sort by it, or flip the order if it is the sort."""
+        if self.sort.lstrip("-") == column:
+            sort = column if self.sort.startswith("-") else f"-{column}"
+        else:
+            sort = f"-{column}" if column in ("date", "received", "series", "instances") else column
+        return self.to_params(sort=sort, page=1)
+
+
+@dataclass(frozen=True)
+class Page:
+    studies: list
+    number: int
+    size: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def first_index(self) -> int:
+        return (self.number - 1) * self.size + 1 if self.studies else 0
+
+    @property
+    def last_index(self) -> int:
+        return (self.number - 1) * self.size + len(self.studies)
+
+
+def fetch_page(query: WorklistQuery, size: int, today: date) -> Page:
+    """One page of matching studies; one row more than the page tells whether another follows."""
+    studies = query.order(query.filter(Study.objects.all(), today))
+    offset = (query.page - 1) * size
+    rows = list(studies.only(*ROW_FIELDS)[offset : offset + size + 1])
+    return Page(rows[:size], query.page, size, has_next=len(rows) > size)
+
+
+# What a worklist row shows; the cached JSON documents stay in the database.
+ROW_FIELDS = (
+    "study_instance_uid",
+    "study_date",
+    "study_time",
+    "accession_number",
+    "study_description",
+    "patient_name",
+    "patient_id",
+    "patient_birth_date",
+    "patient_sex",
+    "modalities_in_study",
+    "number_of_study_related_series",
+    "number_of_study_related_instances",
+    "generation",
+    "cache_generation",
+    "cache_error",
+    "created_at",
+)
+
+
+def with_state_rank(studies: QuerySet) -> QuerySet:
+    """Study.cache_state as a number the database can sort and filter on (STATE_RANK)."""
+    return studies.annotate(
+        state_rank=Case(
+            When(cache_generation=F("generation"), then=Value(STATE_RANK[CacheState.READY])),
+            When(~Q(cache_error=""), then=Value(STATE_RANK[CacheState.FAILED])),
+            default=Value(STATE_RANK[CacheState.PENDING]),
+            output_field=IntegerField(),
+        )
+    )
+
+
+def _name_match(typed: str) -> Q:
+    """Patient name as a clinician types it: "doe, ja" or "DOE^JA" match names starting so
+    (an indexed prefix search); "*" and "?" are DICOM wildcards anywhere. Case never matters."""
+    pattern = re.sub(r"\s*,\s*", "^", typed.strip()).upper()
+    if "*" not in pattern and "?" not in pattern:
+        pattern += "*"
+    return _wildcard("patient_name_key", pattern)
+
+
+def _wildcard(field_name: str, pattern: str) -> Q:
+    """DICOM wildcard matching (PS3.4 C.2.2.2.4): "*" any run, "?" one character."""
+    if "*" not in pattern and "?" not in pattern:
+        return Q(**{field_name: pattern})
+    head = pattern.rstrip("*")
+    if "*" not in head and "?" not in head:
+        return Q(**{f"{field_name}__startswith": head})
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return Q(**{f"{field_name}__regex": f"^{regex}$"})
+
+
+def _any_modality(modalities: tuple[str, ...]) -> Q:
+    """ModalitiesInStudy holds codes joined by backslashes; match whole codes only."""
+    match = Q()
+    for code in modalities:
+        match |= (
+            Q(modalities_in_study=code)
+            | Q(modalities_in_study__startswith=f"{code}\\")
+            | Q(modalities_in_study__endswith=f"\\{code}")
+            | Q(modalities_in_study__contains=f"\\{code}\\")
+        )
+    return match
+
+
+def _parse_date(value: str, key: str, problems: list) -> date | None:
+    if not value:
+        return None
+    for pattern in (r"\d{4}-\d{2}-\d{2}", r"\d{8}"):
+        if re.fullmatch(pattern, value):
+            digits = value.replace("-", "")
+            try:
+                return date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+            except ValueError:
+                break
+    problems.append(f"{key} {value[:20]!r} is not a date (YYYY-MM-DD)")
+    return None
+
+
+def _da(value: date | None) -> str:
+    return value.strftime("%Y%m%d") if value else ""

@@ -1,0 +1,136 @@
+"""Files uploaded from the worklist page: a DICOM file, or a zip archive of them, into the one
+ingest path (``archive.intake.receive_spooled``).
+
+A zip is expanded member by member, each spooled to its own file, so neither the archive nor
+a member is ever held in memory. Every file gets an outcome in words. Knows nothing of HTTP.
+"""
+
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import PurePosixPath
+from typing import BinaryIO
+
+from archive import intake, storage
+from archive.ingest import IngestResult, Status
+
+# Files a zip of DICOM often carries beside the instances; they are named, not rejected.
+NOT_INSTANCES = {
+    "DICOMDIR": "a DICOMDIR (the index of a DICOM disc), not an instance",
+    ".DS_STORE": "a macOS folder settings file",
+    "THUMBS.DB": "a Windows thumbnail cache",
+}
+SKIPPED = "skipped"
+
+_WORDS = {
+    Status.STORED: "",
+    Status.ALREADY_STORED: "the archive already holds this instance, byte for byte",
+    Status.REPLACED: "replaced the stored instance with the same SOP Instance UID",
+    Status.KEPT_EXISTING: (
+        "the archive holds other content under this SOP Instance UID; the stored one was kept"
+    ),
+}
+
+
+class TooLarge(Exception):
+    def __init__(self, limit: int):
+        super().__init__(f"larger than the upload limit of {human_size(limit)}")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class Outcome:
+    name: str
+    status: str
+    reason: str = ""
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    sop_instance_uid: str = ""
+
+    @classmethod
+    def of(cls, name: str, result: IngestResult) -> "Outcome":
+        return cls(
+            name=name,
+            status=str(result.status),
+            reason=result.reason or _WORDS.get(result.status, ""),
+            study_instance_uid=result.study_instance_uid,
+            series_instance_uid=result.series_instance_uid,
+            sop_instance_uid=result.sop_instance_uid,
+        )
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class LimitedReader:
+    """Reads a stream and raises ``TooLarge`` once more than ``limit`` bytes came through."""
+
+    def __init__(self, source: BinaryIO, limit: int):
+        self._source = source
+        self._limit = limit
+        self._count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self._count += len(data)
+        if self._count > self._limit:
+            raise TooLarge(self._limit)
+        return data
+
+
+def receive_upload(spooled: storage.Spooled, name: str, limit: int) -> list[Outcome]:
+    """Ingest one uploaded file (ownership of the spooled file passes here)."""
+    try:
+        if _is_zip(spooled):
+            return list(_receive_zip(spooled, name, limit))
+    except zipfile.BadZipFile as exc:
+        storage.discard(spooled.path)
+        return [Outcome(name, str(Status.REJECTED), f"the zip archive is damaged: {exc}")]
+    return [Outcome.of(name, intake.receive_spooled(spooled))]
+
+
+def _is_zip(spooled: storage.Spooled) -> bool:
+    """A zip, not a DICOM file (whose 128-byte preamble could be anything, even "PK")."""
+    with open(spooled.path, "rb") as f:
+        head = f.read(132)
+    return head[128:132] != b"DICM" and head[:4] == b"PK\x03\x04"
+
+
+def _receive_zip(spooled: storage.Spooled, name: str, limit: int):
+    try:
+        with zipfile.ZipFile(spooled.path) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            if not members:
+                yield Outcome(name, str(Status.REJECTED), "the zip archive holds no files")
+            for member in members:
+                yield _receive_member(archive, member, f"{name}/{member.filename}", limit)
+    finally:
+        storage.discard(spooled.path)
+
+
+def _receive_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str, limit: int):
+    basename = PurePosixPath(member.filename).name
+    if basename.upper() in NOT_INSTANCES:
+        return Outcome(label, SKIPPED, NOT_INSTANCES[basename.upper()])
+    if member.filename.startswith("__MACOSX/") or basename.startswith("._"):
+        return Outcome(label, SKIPPED, "macOS resource fork, not a file of its own")
+    if member.flag_bits & 0x1:
+        return Outcome(label, str(Status.REJECTED), "encrypted zip members cannot be read")
+    if member.file_size > limit:
+        return Outcome(label, str(Status.REJECTED), f"{TooLarge(limit)}")
+    try:
+        with archive.open(member) as source:
+            member_spooled = storage.spool(LimitedReader(source, limit))
+    except TooLarge as exc:
+        return Outcome(label, str(Status.REJECTED), str(exc))
+    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as exc:
+        return Outcome(label, str(Status.REJECTED), f"cannot be read from the zip: {exc}")
+    return Outcome.of(label, intake.receive_spooled(member_spooled))
+
+
+def human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"

@@ -1,0 +1,198 @@
+"""The worklist pages: the study list, its on-demand parts (rows, series, states), study
+download and deletion, and the upload endpoint. Thin: the work is in ``query``,
+``zipstream`` and ``upload``; access is in ``role_required``."""
+
+import logging
+from urllib.parse import unquote
+
+from django.conf import settings
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.roles import ADMIN, READER, UPLOADER, has_role, role_required
+from archive import deletion, storage
+from archive.models import Study
+from archive.uids import is_valid_uid
+
+from . import links, upload, zipstream
+from .query import MODALITY_CHOICES, SORTS, STATES, WorklistQuery, fetch_page
+
+log = logging.getLogger(__name__)
+
+MAX_STATE_UIDS = 200
+
+
+@require_GET
+@role_required(READER)
+def study_list(request):
+    return render(request, "worklist/list.html", _list_context(request))
+
+
+@require_GET
+@role_required(READER)
+def study_rows(request):
+    """The results part of the list for the same query string, to refresh it in place."""
+    return render(request, "worklist/_results.html", _list_context(request))
+
+
+@require_GET
+@role_required(READER)
+def study_states(request):
+    """Processing state and counts of the studies named by ``uid`` parameters, for polling."""
+    uids = [uid for uid in request.GET.getlist("uid")[:MAX_STATE_UIDS] if is_valid_uid(uid)]
+    studies = Study.objects.filter(study_instance_uid__in=uids).only(*STATE_FIELDS)
+    return JsonResponse(
+        {
+            "studies": {
+                study.study_instance_uid: {
+                    "state": study.cache_state,
+                    "series": study.number_of_study_related_series,
+                    "instances": study.number_of_study_related_instances,
+                    "modalities": study.modalities_in_study.split("\\"),
+                }
+                for study in studies
+            }
+        }
+    )
+
+
+@require_GET
+@role_required(READER)
+def study_series(request, study_uid):
+    study = _study_or_404(study_uid)
+    series = study.series_set.order_by("series_number", "pk")
+    return render(
+        request,
+        "worklist/_series.html",
+        {"study": study, "series_list": series, "dicomweb_root": links.dicomweb_root(request)},
+    )
+
+
+@require_GET
+@role_required(READER)
+def download_study(request, study_uid):
+    study = _study_or_404(study_uid)
+    response = StreamingHttpResponse(
+        zipstream.stream_study_zip(study), content_type="application/zip"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{zipstream.zip_name(study)}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_POST
+@role_required(ADMIN)
+def delete_study(request, study_uid):
+    study = _study_or_404(study_uid)
+    deleted = deletion.delete_study(study)
+    log.info("%s deleted study %s (%s)", request.user, study_uid, deleted)
+    return JsonResponse(
+        {"deleted": study_uid, "series": deleted.series, "instances": deleted.instances}
+    )
+
+
+@require_POST
+@role_required(UPLOADER)
+def upload_file(request):
+    """One file per request, the raw bytes as the body (``X-File-Name`` names it), streamed
+    to disk and ingested; a zip is expanded. Answers with an outcome per file."""
+    limit = settings.UPLOAD_MAX_BYTES
+    name = unquote(request.headers.get("X-File-Name", ""))[:255] or "upload"
+    length = request.META.get("CONTENT_LENGTH") or ""
+    if not length.isdigit() or int(length) == 0:
+        return _upload_error(name, 411, "the upload was empty or had no Content-Length")
+    if int(length) > limit:
+        return _upload_error(name, 413, f"{_size_problem(int(length), limit)}")
+    try:
+        spooled = storage.spool(upload.LimitedReader(request, limit))
+    except upload.TooLarge:
+        return _upload_error(name, 413, _size_problem(int(length), limit))
+    except OSError as exc:
+        log.warning("upload of %s failed: %s", name, exc)
+        return _upload_error(name, 500, f"the server could not store the file: {exc.strerror}")
+    outcomes = upload.receive_upload(spooled, name, limit)
+    return JsonResponse({"name": name, "results": [outcome.as_dict() for outcome in outcomes]})
+
+
+STATE_FIELDS = (
+    "study_instance_uid",
+    "generation",
+    "cache_generation",
+    "cache_error",
+    "modalities_in_study",
+    "number_of_study_related_series",
+    "number_of_study_related_instances",
+)
+
+
+def _list_context(request) -> dict:
+    query = WorklistQuery.from_params(request.GET)
+    page = fetch_page(query, settings.WORKLIST_PAGE_SIZE, timezone.localdate())
+    viewers = links.viewer_links(request)
+    for study in page.studies:
+        study.links = links.study_links(viewers, study.study_instance_uid)
+    return {
+        "query": query,
+        "page": page,
+        "columns": _columns(query),
+        "first_href": "?" + query.to_params(page=1),
+        "previous_href": "?" + query.to_params(page=max(page.number - 1, 1)),
+        "next_href": "?" + query.to_params(page=page.number + 1),
+        "modality_choices": sorted(set(MODALITY_CHOICES) | set(query.modalities)),
+        "states": STATES,
+        "can_upload": has_role(request.user, UPLOADER),
+        "can_delete": has_role(request.user, ADMIN),
+        "upload_max_bytes": settings.UPLOAD_MAX_BYTES,
+        "upload_max_size": upload.human_size(settings.UPLOAD_MAX_BYTES),
+        "dicomweb_root": links.dicomweb_root(request),
+    }
+
+
+# (column key, header) in display order; every key is one of query.SORTS.
+COLUMNS = (
+    ("name", "Patient name"),
+    ("pid", "Patient ID"),
+    ("birth", "Birth date"),
+    ("sex", "Sex"),
+    ("date", "Study date"),
+    ("description", "Description"),
+    ("modalities", "Modality"),
+    ("accession", "Accession"),
+    ("series", "Series"),
+    ("instances", "Instances"),
+    ("state", "State"),
+)
+assert all(key in SORTS for key, _ in COLUMNS)
+
+
+def _columns(query: WorklistQuery) -> list[dict]:
+    current = query.sort.lstrip("-")
+    return [
+        {
+            "key": key,
+            "label": label,
+            "href": "?" + query.sort_params(key),
+            "sorted": ("desc" if query.sort.startswith("-") else "asc") if key == current else "",
+        }
+        for key, label in COLUMNS
+    ]
+
+
+def _study_or_404(study_uid: str) -> Study:
+    if not is_valid_uid(study_uid):
+        raise Http404("not a valid Study Instance UID")
+    return get_object_or_404(Study, study_instance_uid=study_uid)
+
+
+def _size_problem(size: int, limit: int) -> str:
+    return (
+        f"the file is {upload.human_size(size)}, larger than the upload limit of "
+        f"{upload.human_size(limit)} (UPLOAD_MAX_BYTES); split it or ask an administrator"
+    )
+
+
+def _upload_error(name: str, status: int, reason: str) -> JsonResponse:
+    result = {"name": name, "status": "rejected", "reason": reason}
+    return JsonResponse({"name": name, "error": reason, "results": [result]}, status=status)
