@@ -61,7 +61,7 @@ class MultipartRelatedParser(BaseParser):
         parts = SpooledParts()
         try:
             for part in multipart.decode(source, boundary):
-                parts.append(SpooledPart(part.content_type, storage.spool(part)))
+                parts.append(SpooledPart(part.content_type, storage.spool(_WithPreamble(part))))
         except multipart.MalformedMultipart as exc:
             parts.discard()
             raise ParseError(f"malformed multipart/related body: {exc}") from None
@@ -80,7 +80,8 @@ class DicomParser(BaseParser):
     media_type = DICOM
 
     def parse(self, stream, media_type=None, parser_context=None):
-        return SpooledParts([SpooledPart(DICOM, storage.spool(_limited(stream, parser_context)))])
+        source = _WithPreamble(_limited(stream, parser_context))
+        return SpooledParts([SpooledPart(DICOM, storage.spool(source))])
 
 
 def _param(content_type: str, name: str) -> str:
@@ -118,3 +119,28 @@ class _CountingReader:
         if self.count > self.limit:
             raise RequestTooLarge(f"the body is larger than the limit of {self.limit} bytes")
         return chunk
+
+
+class _WithPreamble:
+    """A payload as a DICOM file (PS3.10): the 128-byte preamble and ``DICM`` are added when a
+    client sent the file meta group without them, as dicomweb-client does with pydicom 3
+    (``dcmwrite`` of a dataset read from no file). Anything else passes through unchanged."""
+
+    def __init__(self, source):
+        self.source = source
+        head = b""
+        while len(head) < 132 and (chunk := source.read(132 - len(head))):
+            head += chunk
+        if head[128:132] != b"DICM" and head.startswith(b"\x02\x00") and len(head) > 8:
+            head = bytes(128) + b"DICM" + head
+        self.head = head
+
+    def read(self, size: int = -1) -> bytes:
+        if self.head:
+            if 0 <= size < len(self.head):
+                out, self.head = self.head[:size], self.head[size:]
+                return out
+            out, self.head = self.head, b""
+            rest = self.source.read(-1 if size < 0 else size - len(out))
+            return out + rest
+        return self.source.read(size)
