@@ -166,6 +166,8 @@ PRELOAD = envbool("PRELOAD", True)
 # Seconds a study must stay unchanged before its caches are built, so that a series arriving
 # one instance at a time is processed once, not once per instance.
 CACHE_BUILD_DELAY = envint("CACHE_BUILD_DELAY", 2)
+# Largest side, in pixels, of WADO-RS thumbnails (study, series and instance).
+THUMBNAIL_SIZE = envint("THUMBNAIL_SIZE", 128)
 
 # --- STOW-RS, deletion, DICOM JSON links (archive/dicomweb/stow.py, dicomjson_links.py) ----
 # Largest STOW-RS request body; checked on Content-Length and counted while reading (413).

@@ -3,9 +3,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import healthz
+from archive.dicomweb.wadouri import RetrieveWadoUri
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("healthz", healthz, name="healthz"),
     path("dicom-web/", include("archive.dicomweb.urls")),
+    path("wado", RetrieveWadoUri.as_view(), name="wado"),
     path("ohif/", include("viewerconfig.urls")),
     path("", include("worklist.urls")),
 ]
