@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator
 
 from archive.uids import is_valid_uid
 
@@ -232,6 +233,14 @@ class ViewerSettingsForm(forms.ModelForm):
                 code="bad_basename",
             )
         return value.rstrip("/") or ("/" if value else "")
+
+    def clean_oidc_authority(self):
+        value = self.cleaned_data["oidc_authority"].strip()
+        if value:
+            URLValidator(schemes=["https", "http"], message="Write the issuer's https:// URL.")(
+                value
+            )
+        return value
 
     def clean_modes(self):
         return self._package_list("modes")

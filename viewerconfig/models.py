@@ -254,6 +254,10 @@ class DataSource(models.Model):
                 )
             super().save(*args, **kwargs)
 
+    def validate_constraints(self, exclude=None):
+        # Ticking "default" on another row is allowed: save() hands the flag over.
+        super().validate_constraints(exclude={*(exclude or ()), "is_default"})
+
     @property
     def namespace(self) -> str:
         return DICOMJSON_NAMESPACE if self.kind == Kind.DICOMJSON else DICOMWEB_NAMESPACE
@@ -313,8 +317,11 @@ class ViewerSettings(models.Model):
         help_text="OHIF signs users in itself and sends a Bearer token with every DICOMweb "
         "request. Off: OHIF uses the site's login session.",
     )
-    oidc_authority = models.URLField(
-        "authority", blank=True, help_text="The OpenID provider, e.g. https://idp/realms/x."
+    oidc_authority = models.CharField(
+        "authority",
+        max_length=500,
+        blank=True,
+        help_text="The OpenID provider's issuer URL, e.g. https://idp.example.org/realms/x.",
     )
     oidc_client_id = models.CharField("client_id", max_length=200, blank=True)
     oidc_redirect_uri = models.CharField(

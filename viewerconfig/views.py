@@ -144,7 +144,7 @@ def viewer_prefix() -> str:
 def site_urls(request) -> SiteUrls:
     root = get_script_prefix()
     try:
-        wado_uri = reverse("wado_uri")
+        wado_uri = reverse("wado")
     except NoReverseMatch:
         wado_uri = root + "wado"
     return SiteUrls(
