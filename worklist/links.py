@@ -1,12 +1,13 @@
 """Where the worklist points: the DICOMweb root (thumbnails) and the viewer links of a study.
 
-The viewer links are the viewer app's business; this module only asks for them, so the
-worklist shows exactly the data sources an administrator configured.
+The launch URLs are the viewer app's business (``viewerconfig.links``); this module only
+chooses which to show, so the menu lists exactly the data sources an administrator enabled.
 """
 
-from urllib.parse import quote
-
 from django.urls import get_script_prefix
+
+from viewerconfig import links as viewer
+from viewerconfig.models import DataSource, Kind
 
 
 def dicomweb_root(request) -> str:
@@ -14,16 +15,21 @@ def dicomweb_root(request) -> str:
     return f"{get_script_prefix()}dicom-web"
 
 
-def viewer_links(request) -> dict:
-    """How to open a study: ``{"default": prefix, "others": [(label, prefix)]}``; a prefix
-    followed by the quoted Study Instance UID is the link."""
-    prefix = f"{get_script_prefix()}ohif/viewer?StudyInstanceUIDs="
-    return {"default": prefix, "others": []}
+def other_sources() -> list[DataSource]:
+    """Enabled DICOMweb data sources besides the default, for "Open with ..." (read once per
+    page, not per study)."""
+    return [
+        source
+        for source in DataSource.objects.enabled()
+        if source.kind == Kind.DICOMWEB and not source.is_default
+    ]
 
 
-def study_links(viewers: dict, study_uid: str) -> dict:
-    uid = quote(study_uid)
-    return {
-        "default": viewers["default"] + uid,
-        "others": [(label, prefix + uid) for label, prefix in viewers["others"]],
-    }
+def study_links(sources: list[DataSource], study_uid: str) -> dict:
+    """``{"default": url, "others": [(label, url), ...]}`` for one study's menu."""
+    others = [
+        (f"Open with {source.friendly_name}", viewer.viewer_url(study_uid, source))
+        for source in sources
+    ]
+    others.append(("Open as DICOM JSON", viewer.dicomjson_viewer_url(study_uid)))
+    return {"default": viewer.viewer_url(study_uid), "others": others}

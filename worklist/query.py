@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
+from archive.dicomweb.query import like_pattern  # also registers the qido_like lookup
 from archive.models import CacheState, Study
 
 # Column key in the URL -> the fields it sorts by (ties end on the primary key, so that pages
@@ -272,14 +273,11 @@ def _name_match(typed: str) -> Q:
 
 
 def _wildcard(field_name: str, pattern: str) -> Q:
-    """DICOM wildcard matching (PS3.4 C.2.2.2.4): "*" any run, "?" one character."""
+    """DICOM wildcard matching (PS3.4 C.2.2.2.4: "*" any run, "?" one character), translated
+    as QIDO-RS does it, so the worklist and QIDO-RS find the same studies."""
     if "*" not in pattern and "?" not in pattern:
         return Q(**{field_name: pattern})
-    head = pattern.rstrip("*")
-    if "*" not in head and "?" not in head:
-        return Q(**{f"{field_name}__startswith": head})
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return Q(**{f"{field_name}__regex": f"^{regex}$"})
+    return Q(**{f"{field_name}__qido_like": like_pattern(pattern)})
 
 
 def _any_modality(modalities: tuple[str, ...]) -> Q:

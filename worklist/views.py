@@ -130,9 +130,9 @@ STATE_FIELDS = (
 def _list_context(request) -> dict:
     query = WorklistQuery.from_params(request.GET)
     page = fetch_page(query, settings.WORKLIST_PAGE_SIZE, timezone.localdate())
-    viewers = links.viewer_links(request)
+    sources = links.other_sources()
     for study in page.studies:
-        study.links = links.study_links(viewers, study.study_instance_uid)
+        study.links = links.study_links(sources, study.study_instance_uid)
     return {
         "query": query,
         "page": page,

@@ -28,6 +28,8 @@ def test_row_shows_every_column_formatted(client_as, store):
         'loading="lazy"',
         f'href="/ohif/viewer?StudyInstanceUIDs={ds.StudyInstanceUID}"',
         f'href="/worklist/studies/{ds.StudyInstanceUID}/download"',
+        f'href="/dicom-web/studies/{ds.StudyInstanceUID}/ohif-dicom-json-link?open=viewer"',
+        "Open as DICOM JSON",
     ):
         assert text in html, text
     row = html.split(f'data-uid="{ds.StudyInstanceUID}"')[1]
