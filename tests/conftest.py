@@ -49,6 +49,18 @@ def storage_dir(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hasher():
+    """PBKDF2 takes about a second per check on two cores, and HTTP Basic checks the password
+    on every request; tests hash with MD5 (the production hashers still verify)."""
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
+
+
 @pytest.fixture(scope="session")
 def database_url(django_db_setup, django_db_blocker):
     from django.db import connection

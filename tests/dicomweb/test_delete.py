@@ -1,0 +1,163 @@
+"""Removing studies and series over DICOMweb: DELETE, and OHIF's reject call. Files and rows
+go; everything else stays; refusals change nothing."""
+
+import io
+
+import pytest
+import requests
+from dicom_data import ct_series, mr_slice, to_bytes
+from django.contrib.auth.models import Group, User
+
+from archive import intake, storage
+from archive.models import Instance, Series, Study
+
+
+def store(datasets):
+    for ds in datasets:
+        assert intake.receive_stream(io.BytesIO(to_bytes(ds))).ok
+    return datasets
+
+
+def two_series_study():
+    """A study with a CT series of 2 and an MR series of 1, and another study of 1."""
+    ct = store(ct_series(2, rows=16, columns=16))
+    study_uid = ct[0].StudyInstanceUID
+    mr = store([mr_slice(study_uid=study_uid, series_number=2)])
+    other = store(ct_series(1, rows=16, columns=16))
+    return ct, mr, other
+
+
+def file_of(ds):
+    relpath = storage.instance_relpath(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
+    return storage.root() / relpath
+
+
+def state():
+    """Rows and files: the storage folder is shared by the whole run, the rows are not."""
+    rows = sorted(Instance.objects.values_list("sop_instance_uid", "file_path"))
+    return rows, [(storage.root() / path).is_file() for _, path in rows]
+
+
+def session_with_role(role):
+    user = User.objects.create_user(role, password="password")
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    session = requests.Session()
+    session.auth = (role, "password")
+    return session
+
+
+def test_delete_study(dicomweb_session, dicomweb_url):
+    ct, mr, other = two_series_study()
+    study_uid = ct[0].StudyInstanceUID
+
+    response = dicomweb_session.delete(f"{dicomweb_url}/studies/{study_uid}")
+
+    assert response.status_code == 204
+    assert not Study.objects.filter(study_instance_uid=study_uid).exists()
+    assert not Series.objects.filter(study__study_instance_uid=study_uid).exists()
+    assert list(Instance.objects.values_list("sop_instance_uid", flat=True)) == [
+        other[0].SOPInstanceUID
+    ]
+    assert [file_of(ds).exists() for ds in ct + other] == [False, False, True]
+    again = dicomweb_session.delete(f"{dicomweb_url}/studies/{study_uid}")
+    assert again.status_code == 404
+
+
+def test_delete_series_keeps_the_rest_of_the_study(dicomweb_session, dicomweb_url):
+    ct, mr, other = two_series_study()
+    study_uid, series_uid = ct[0].StudyInstanceUID, ct[0].SeriesInstanceUID
+
+    response = dicomweb_session.delete(f"{dicomweb_url}/studies/{study_uid}/series/{series_uid}")
+
+    assert response.status_code == 204
+    study = Study.objects.get(study_instance_uid=study_uid)
+    assert study.number_of_study_related_series == 1
+    assert study.number_of_study_related_instances == 1
+    assert study.modalities_in_study == "MR"
+    assert not Series.objects.filter(series_instance_uid=series_uid).exists()
+    assert sorted(Instance.objects.values_list("sop_instance_uid", flat=True)) == sorted(
+        [mr[0].SOPInstanceUID, other[0].SOPInstanceUID]
+    )
+    assert [file_of(ds).exists() for ds in ct + mr + other] == [False, False, True, True]
+
+
+def test_ohif_reject_deletes_the_series(dicomweb_session, dicomweb_url):
+    ct, mr, other = two_series_study()
+    study_uid, series_uid = ct[0].StudyInstanceUID, mr[0].SeriesInstanceUID
+
+    response = dicomweb_session.post(
+        f"{dicomweb_url}/studies/{study_uid}/series/{series_uid}/reject/113001%5EDCM"
+    )
+
+    assert response.status_code == 204
+    assert not Series.objects.filter(series_instance_uid=series_uid).exists()
+    assert Study.objects.get(study_instance_uid=study_uid).modalities_in_study == "CT"
+    assert [file_of(ds).exists() for ds in ct + mr + other] == [True, True, False, True]
+
+
+def test_reject_when_turned_off_is_403(dicomweb_session, dicomweb_url, settings):
+    settings.DICOMWEB_ALLOW_REJECT = False
+    ct, _, _ = two_series_study()
+    before = state()
+    response = dicomweb_session.post(
+        f"{dicomweb_url}/studies/{ct[0].StudyInstanceUID}/series/{ct[0].SeriesInstanceUID}"
+        "/reject/113001%5EDCM"
+    )
+    assert response.status_code == 403
+    assert "DICOMWEB_ALLOW_REJECT" in response.json()["detail"]
+    assert state() == before
+
+
+def test_reject_with_unknown_code_is_400(dicomweb_session, dicomweb_url):
+    ct, _, _ = two_series_study()
+    before = state()
+    response = dicomweb_session.post(
+        f"{dicomweb_url}/studies/{ct[0].StudyInstanceUID}/series/{ct[0].SeriesInstanceUID}"
+        "/reject/999999%5EXYZ"
+    )
+    assert response.status_code == 400
+    assert state() == before
+
+
+@pytest.mark.parametrize(
+    "path, status",
+    [
+        ("studies/1.2.3", 404),
+        ("studies/1.2.abc", 400),
+        ("studies/{study}/series/1.2.3", 404),
+        ("studies/{other}/series/{series}", 404),  # the series is not in that study
+        ("studies/{study}/series/" + "1" * 65, 400),
+    ],
+)
+def test_unknown_or_invalid_uids(dicomweb_session, dicomweb_url, path, status):
+    ct, _, other = two_series_study()
+    before = state()
+    url = path.format(
+        study=ct[0].StudyInstanceUID,
+        series=ct[0].SeriesInstanceUID,
+        other=other[0].StudyInstanceUID,
+    )
+    assert dicomweb_session.delete(f"{dicomweb_url}/{url}").status_code == status
+    assert state() == before
+
+
+@pytest.mark.parametrize("role", ["reader", "uploader"])
+def test_only_admins_delete(live_server, dicomweb_url, role):
+    ct, _, _ = two_series_study()
+    before = state()
+    session = session_with_role(role)
+    study_uid, series_uid = ct[0].StudyInstanceUID, ct[0].SeriesInstanceUID
+    assert session.delete(f"{dicomweb_url}/studies/{study_uid}").status_code == 403
+    assert (
+        session.delete(f"{dicomweb_url}/studies/{study_uid}/series/{series_uid}").status_code == 403
+    )
+    reject = f"{dicomweb_url}/studies/{study_uid}/series/{series_uid}/reject/113001%5EDCM"
+    assert session.post(reject).status_code == 403
+    assert requests.delete(f"{dicomweb_url}/studies/{study_uid}").status_code in (401, 403)
+    assert state() == before
+
+
+def test_other_methods_are_405(dicomweb_session, dicomweb_url):
+    response = dicomweb_session.put(f"{dicomweb_url}/studies")
+    assert response.status_code == 405
+    assert "POST" in response.headers["Allow"]
