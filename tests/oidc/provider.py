@@ -37,6 +37,7 @@ SCRIPT_CLIENTS = {"reader-script": ["reader"], "uploader-script": ["uploader"]}
 def new_key() -> tuple[rsa.RSAPrivateKey, dict]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key))
+    jwk.pop("key_ops", None)  # ["sign"] would stop the provider verifying its own tokens
     jwk.update(kid=uuid.uuid4().hex[:16], alg="RS256", use="sig")
     return key, jwk
 

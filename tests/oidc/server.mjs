@@ -101,6 +101,9 @@ const provider = new Provider(config.issuer, {
   },
 });
 provider.proxy = false;
+for (const event of ['end_session.error', 'authorization.error', 'grant.error', 'server_error']) {
+  provider.on(event, (ctx, error) => console.error(event, error, error?.cause ?? ''));
+}
 
 function loginPage(uid, message) {
   return `<!doctype html><html><head><title>Test identity provider</title></head><body>
