@@ -84,6 +84,19 @@ class DicomParser(BaseParser):
         return SpooledParts([SpooledPart(DICOM, storage.spool(source))])
 
 
+def chunked_body(request):
+    """The request's body stream when it came chunked (no Content-Length) through a server
+    that decodes chunking and says so with ``wsgi.input_terminated`` (gunicorn, mod_wsgi);
+    None otherwise. Django reads only Content-Length bytes, so without this a chunked STOW
+    (dicomweb-client sends bodies over 1 MB that way) would look empty."""
+    meta = request.META
+    if meta.get("CONTENT_LENGTH") or not meta.get("wsgi.input_terminated"):
+        return None
+    if "chunked" not in meta.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    return meta["wsgi.input"]
+
+
 def _param(content_type: str, name: str) -> str:
     message = Message()
     message["Content-Type"] = content_type or ""

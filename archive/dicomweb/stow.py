@@ -20,7 +20,7 @@ from accounts.permissions import IsArchiveAdmin, IsUploader
 
 from ..models import Series, Study
 from ..uids import is_valid_uid
-from . import stow_response
+from . import parsers, stow_response
 from .parsers import DicomParser, MultipartRelatedParser, SpooledParts
 from .renderers import DicomJsonRenderer, PlainJsonRenderer
 
@@ -48,6 +48,8 @@ def store_instances(request, study=None):
     """POST /studies and /studies/{study}: 200 all stored, 202 with warnings or some
     failures, 409 none stored; the body says which, per instance."""
     _check_uids(study)
+    if (chunked := parsers.chunked_body(request)) is not None:
+        request._stream = chunked  # DRF parses request._stream; see parsers.chunked_body
     parts = request.data
     if not isinstance(parts, SpooledParts):  # no body at all: DRF did not call a parser
         if (request.content_type or "").split(";")[0].strip().lower() in ("multipart/related",):

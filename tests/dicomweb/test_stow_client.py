@@ -1,11 +1,18 @@
 """STOW-RS driven by a third-party client: dicomweb-client's ``store_instances``."""
 
 import io
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pydicom
 import pytest
 from dicom_data import compressed, ct_series, ct_slice, multiframe, uid
 from dicomweb_client.api import DICOMwebClient
+from django.contrib.auth.hashers import make_password
 from requests import HTTPError
 
 from archive.models import Instance, Study
@@ -62,3 +69,54 @@ def test_wrong_study_is_refused(client):
         client.store_instances([ds], study_instance_uid=uid())
     assert raised.value.response.status_code == 409
     assert Instance.objects.count() == 0
+
+
+@pytest.fixture
+def gunicorn_url(database_url, storage_dir, admin_user, tmp_path):
+    """The archive under gunicorn, as ./run.sh serves it: unlike Django's test server it
+    decodes chunked request bodies."""
+    admin_user.password = make_password("password", hasher="pbkdf2_sha256")
+    admin_user.save()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DICOM_STORAGE_DIR": str(storage_dir),
+        "DATA_DIR": str(tmp_path),
+        "PRELOAD": "false",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "ohifsite.wsgi", "--bind", f"127.0.0.1:{port}"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _listening(port):
+            assert process.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/dicom-web"
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_chunked_upload_through_gunicorn(gunicorn_url, dicomweb_session, transactional_db):
+    """dicomweb-client sends bodies larger than its chunk size with chunked transfer encoding
+    (no Content-Length)."""
+    client = DICOMwebClient(url=gunicorn_url, session=dicomweb_session, chunk_size=4096)
+    datasets = ct_series(3, rows=32, columns=32)
+    answer = client.store_instances(datasets)
+    assert len(answer.ReferencedSOPSequence) == 3
+    for ds in datasets:
+        stored = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+        assert stored.absolute_path.read_bytes() == as_sent(ds)
