@@ -52,7 +52,8 @@ class Study(models.Model):
         verbose_name_plural = "studies"
         indexes = [
             models.Index(fields=["patient_id", "study_date"]),
-            models.Index(fields=["-study_date", "-study_time"], name="study_date_desc"),
+            # QIDO-RS study order (newest first), read backwards or forwards by index.
+            models.Index(fields=["-study_date", "-study_time", "-id"], name="study_newest_first"),
             models.Index(
                 fields=["patient_name_key"],
                 name="study_pname_prefix",
@@ -121,7 +122,11 @@ class Series(models.Model):
 
     class Meta:
         verbose_name_plural = "series"
-        indexes = [models.Index(fields=["study", "series_number"])]
+        indexes = [
+            models.Index(fields=["study", "series_number"]),
+            # ModalitiesInStudy matching: EXISTS (series of this study with one of the modalities)
+            models.Index(fields=["study", "modality"], name="series_study_modality"),
+        ]
 
     def __str__(self):
         return self.series_instance_uid

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "corsheaders",
     "accounts",
     "archive",
     "viewerconfig",
@@ -85,11 +86,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "accounts.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.HeaderAuthenticationMiddleware",
+    "accounts.middleware.AccessLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -169,6 +174,13 @@ CACHE_BUILD_DELAY = envint("CACHE_BUILD_DELAY", 2)
 # Largest side, in pixels, of WADO-RS thumbnails (study, series and instance).
 THUMBNAIL_SIZE = envint("THUMBNAIL_SIZE", 128)
 
+# --- QIDO-RS (archive/dicomweb/query.py, qido.py) -----------------------------------------
+# Most results one search returns, and the number returned when the client gives no limit;
+# a larger limit is clamped to it and the response carries a Warning header.
+QIDO_MAX_LIMIT = envint("QIDO_MAX_LIMIT", 1000)
+if QIDO_MAX_LIMIT < 1:
+    raise ImproperlyConfigured("QIDO_MAX_LIMIT must be at least 1")
+
 # --- STOW-RS, deletion, DICOM JSON links (archive/dicomweb/stow.py, dicomjson_links.py) ----
 # Largest STOW-RS request body; checked on Content-Length and counted while reading (413).
 STOW_MAX_BYTES = envint("STOW_MAX_BYTES", 4 * 1024**3)
@@ -208,14 +220,78 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- REST framework ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        # The first class names the 401 challenge (WWW-Authenticate: Bearer), which browsers
+        # never answer with a password prompt, unlike Basic.
+        "accounts.authentication.BearerAuthentication",
+        "accounts.authentication.SameOriginSessionAuthentication",
+        "accounts.authentication.SwitchableBasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.IsReader"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 
-LOGIN_URL = "admin:login"
+# --- Access: login, tokens, roles, headers (accounts/; README "Access and authentication") --
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = envstr("LOGIN_REDIRECT_URL", "/")
+LOGOUT_REDIRECT_URL = "accounts:login"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "accounts.oidc.OidcBackend",  # inert until OIDC_RP_CLIENT_ID is set
+]
+# Local Django accounts on the login page; with OIDC on, the page sends people to the provider
+# and the local form stays reachable at /accounts/login/?local=1 while this is true.
+LOCAL_LOGIN = envbool("LOCAL_LOGIN", True)
+AUTH_BASIC = envbool("AUTH_BASIC", True)
+AUTH_API_TOKENS = envbool("AUTH_API_TOKENS", True)
+AUTH_OIDC_BEARER = envbool("AUTH_OIDC_BEARER", True)
+
+# OpenID Connect (mozilla-django-oidc). Endpoints left empty are read from the issuer's
+# /.well-known/openid-configuration on first use.
+OIDC_OP_ISSUER = envstr("OIDC_OP_ISSUER").rstrip("/")
+OIDC_OP_AUTHORIZATION_ENDPOINT = envstr("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = envstr("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = envstr("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = envstr("OIDC_OP_JWKS_ENDPOINT")
+OIDC_OP_LOGOUT_ENDPOINT = envstr("OIDC_OP_LOGOUT_ENDPOINT")
+OIDC_RP_CLIENT_ID = envstr("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = envstr("OIDC_RP_CLIENT_SECRET")
+OIDC_RP_SCOPES = envstr("OIDC_RP_SCOPES", "openid email profile groups")
+OIDC_RP_SIGN_ALGO = envstr("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_USE_PKCE = envbool("OIDC_USE_PKCE", True)
+OIDC_USE_NONCE = True
+OIDC_STORE_ID_TOKEN = True  # for RP-initiated logout (id_token_hint)
+OIDC_TIMEOUT = envint("OIDC_TIMEOUT", 10)
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:oidc_callback"
+OIDC_OP_LOGOUT_URL_METHOD = "accounts.oidc.provider_logout_url"
+OIDC_USERNAME_CLAIM = envstr("OIDC_USERNAME_CLAIM", "preferred_username")
+OIDC_ROLES_CLAIM = envstr("OIDC_ROLES_CLAIM", "groups")
+OIDC_READER_GROUPS = envlist("OIDC_READER_GROUPS", "reader")
+OIDC_UPLOADER_GROUPS = envlist("OIDC_UPLOADER_GROUPS", "uploader")
+OIDC_ADMIN_GROUPS = envlist("OIDC_ADMIN_GROUPS", "admin")
+OIDC_DEFAULT_ROLE = envstr("OIDC_DEFAULT_ROLE")
+if OIDC_DEFAULT_ROLE not in ("", "reader", "uploader", "admin"):
+    raise ImproperlyConfigured("OIDC_DEFAULT_ROLE must be empty, reader, uploader or admin")
+OIDC_API_AUDIENCE = envlist("OIDC_API_AUDIENCE")  # empty: the client id
+OIDC_JWKS_CACHE_SECONDS = envint("OIDC_JWKS_CACHE_SECONDS", 3600)
+OIDC_TOKEN_CACHE_SECONDS = envint("OIDC_TOKEN_CACHE_SECONDS", 300)
+
+# Browser security. HSTS is sent only on HTTPS requests; cookies are Secure when asked for.
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = envstr("SECURE_REFERRER_POLICY", "same-origin")
+X_FRAME_OPTIONS = "SAMEORIGIN"
+FRAME_ANCESTORS = envlist("FRAME_ANCESTORS")  # origins allowed to embed pages in an iframe
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_AGE = envint("SESSION_COOKIE_AGE", 12 * 3600)
+CORS_ALLOWED_ORIGINS = envlist("CORS_ALLOWED_ORIGINS")
+CORS_ALLOW_CREDENTIALS = envbool("CORS_ALLOW_CREDENTIALS", False)
+CORS_EXPOSE_HEADERS = ["Content-Type", "Content-Length", "Content-Location", "Location"]
+ACCESS_LOG = envbool("ACCESS_LOG", True)
+# One row per user, action and study in this many seconds (a viewer fetches hundreds of frames).
+ACCESS_LOG_REPEAT_SECONDS = envint("ACCESS_LOG_REPEAT_SECONDS", 300)
 
 LOGGING = {
     "version": 1,

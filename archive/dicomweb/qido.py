@@ -1,0 +1,78 @@
+"""QIDO-RS views (PS3.18 §10.6): Search for Studies, Series and Instances.
+
+Thin adapters: parse the path and query string (``query.QidoQuery``), run one search, hand the
+DICOM JSON (``qidojson``) to the negotiated renderer. Readers may search; a query parameter
+that cannot be honoured is a 400 naming it.
+"""
+
+from django.conf import settings
+from django.urls import get_script_prefix, reverse
+from rest_framework.decorators import api_view, permission_classes, renderer_classes
+from rest_framework.exceptions import ParseError
+from rest_framework.response import Response
+
+from accounts.permissions import IsReader
+from archive.uids import is_valid_uid
+
+from . import qidojson
+from .query import Level, QidoQuery, QueryError, search
+from .renderers import DicomJsonRenderer, PlainJsonRenderer
+
+# PS3.18 §6.7.1.2, when more results match than were returned.
+WARNING = (
+    "299 {host}: The number of results exceeded the maximum supported by the server."
+    " Additional results can be requested."
+)
+
+
+def dicomweb_base(request) -> str:
+    """The absolute DICOMweb root as the client reached it, e.g. ``https://host/pacs/dicom-web``:
+    the script prefix taken from this request's path (SCRIPT_NAME / FORCE_SCRIPT_NAME), host and
+    scheme as Django trusts them (X-Forwarded-Host / -Proto when the settings allow it)."""
+    script = request.path[: len(request.path) - len(request.path_info)]
+    root = reverse("studies").removeprefix(get_script_prefix().rstrip("/"))
+    return request.build_absolute_uri(script + root.removesuffix("/studies"))
+
+
+def _search(request, level: Level, study: str | None = None, series: str | None = None):
+    for name, uid in (("study", study), ("series", series)):
+        if uid is not None and not is_valid_uid(uid):
+            raise ParseError(f"{name} in the path: {uid!r:.80} is not a valid UID")
+    try:
+        query = QidoQuery.from_params(
+            dict(request.query_params.lists()),
+            level,
+            study_uid=study,
+            series_uid=series,
+            max_limit=settings.QIDO_MAX_LIMIT,
+        )
+    except QueryError as exc:
+        raise ParseError(str(exc)) from None
+    page = search(query)
+    headers = {}
+    if page.truncated or query.limit_clamped:
+        headers["Warning"] = WARNING.format(host=request.get_host())
+    return Response(qidojson.datasets(page.rows, query, dicomweb_base(request)), headers=headers)
+
+
+def qido_view(function):
+    """GET only, readers only, DICOM JSON (application/dicom+json first, so that ``*/*`` and
+    no Accept get it; application/json for clients that ask for it)."""
+    function = renderer_classes([DicomJsonRenderer, PlainJsonRenderer])(function)
+    function = permission_classes([IsReader])(function)
+    return api_view(["GET", "HEAD"])(function)
+
+
+@qido_view
+def search_for_studies(request):
+    return _search(request, Level.STUDY)
+
+
+@qido_view
+def search_for_series(request, study: str | None = None):
+    return _search(request, Level.SERIES, study)
+
+
+@qido_view
+def search_for_instances(request, study: str | None = None, series: str | None = None):
+    return _search(request, Level.INSTANCE, study, series)
