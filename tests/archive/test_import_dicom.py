@@ -182,7 +182,7 @@ def test_pydicom_bundled_files_are_each_stored_or_rejected_without_a_crash():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_threads_import_the_same_as_one(tmp_path):
+def test_worker_processes_import_the_same_as_one(tmp_path):
     datasets = ct_series(8, rows=16, columns=16)
     for i, ds in enumerate(datasets):
         (tmp_path / f"{i}.dcm").write_bytes(to_bytes(ds))

@@ -8,19 +8,20 @@ one; the archive is never extracted whole.
 
 import contextlib
 import logging
+import multiprocessing
 import os
+import signal
 import sys
-import threading
 import time
 import warnings
 import zipfile
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connections
 from tqdm import tqdm
 
 from archive import intake
@@ -102,8 +103,8 @@ def _add_zip(found: Scan, path: Path) -> None:
 
 
 class ZipReaders:
-    """The zip archive a thread is reading, kept open while its members come one after the
-    other. One per thread: each has its own file handle, so no read position is shared."""
+    """The zip archive a process is reading, kept open while its members come one after the
+    other. One per process: each has its own file handle, so no read position is shared."""
 
     def __init__(self):
         self.path: Path | None = None
@@ -201,7 +202,7 @@ class Command(BaseCommand):
             "--workers",
             type=int,
             default=1,
-            help="files imported at the same time, in threads (default 1)",
+            help="files imported at the same time, in as many processes (default 1)",
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -216,6 +217,7 @@ class Command(BaseCommand):
         summary = Summary()
         for label, reason in found.unreadable:
             summary.reject(label, reason)
+        tqdm.monitor_interval = 0  # no monitor thread in a process that forks workers
         bar = tqdm(
             total=found.total_bytes,
             unit="B",
@@ -227,18 +229,16 @@ class Command(BaseCommand):
             dynamic_ncols=True,
         )
         started = time.monotonic()
-        lock = threading.Lock()
 
         def record(item: Item, result: IngestResult) -> None:
-            with lock:
-                summary.add(item.label, item.size, result)
-                if verbosity >= 2:
-                    bar.write(f"{result.status.value}: {item.label} {result.reason}".rstrip())
-                bar.update(item.size)
-                rate = summary.files / max(time.monotonic() - started, 1e-9)
-                bar.set_postfix_str(
-                    f"{summary.files}/{len(found.items)} files, {rate:.0f} files/s", refresh=False
-                )
+            summary.add(item.label, item.size, result)
+            if verbosity >= 2:
+                bar.write(f"{result.status.value}: {item.label} {result.reason}".rstrip())
+            bar.update(item.size)
+            rate = summary.files / max(time.monotonic() - started, 1e-9)
+            bar.set_postfix_str(
+                f"{summary.files}/{len(found.items)} files, {rate:.0f} files/s", refresh=False
+            )
 
         interrupted = False
         try:
@@ -282,49 +282,51 @@ def quiet_pydicom(quiet: bool):
 
 
 def run(items: list[Item], workers: int, record) -> None:
-    """Import every item, ``workers`` at a time; ``record`` is called once per item.
+    """Import every item, ``workers`` processes at a time; ``record`` is called once per item,
+    in this process.
 
-    On Ctrl-C the threads finish the file they hold and stop, so no file is left half done.
+    Processes, not threads: parsing and indexing are Python code that holds the GIL. On Ctrl-C
+    every file already handed out is finished (the workers ignore it), so none is left half done.
     """
-    source = iter(items)
-    lock = threading.Lock()
-    stop = threading.Event()
-    errors: list[BaseException] = []
-
-    def work() -> None:
+    if workers == 1:
         zips = ZipReaders()
         try:
-            while not stop.is_set():
-                with lock:
-                    item = next(source, None)
-                if item is None:
-                    return
+            for item in items:
                 record(item, _import_safely(item, zips))
-        except BaseException as exc:  # reraised in the main thread
-            errors.append(exc)
-            stop.set()
         finally:
             zips.close()
-            if threading.current_thread() is not threading.main_thread():
-                connection.close()  # each thread has its own database connection
+        return
 
-    if workers == 1:
-        work()
-    else:
-        threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
-        for thread in threads:
-            thread.start()
+    connections.close_all()  # a forked child must not share this process's connection
+    pending: deque = deque()
+    with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_init) as pool:
         try:
-            for thread in threads:
-                while thread.is_alive():
-                    thread.join(0.2)
+            for item in items:
+                pending.append((item, pool.apply_async(_import_in_worker, (item,))))
+                # A short queue: results come back as they finish, and Ctrl-C waits little.
+                while pending and (len(pending) >= 2 * workers or pending[0][1].ready()):
+                    done, result = pending.popleft()
+                    record(done, result.get())
+            while pending:
+                done, result = pending.popleft()
+                record(done, result.get())
         except KeyboardInterrupt:
-            stop.set()
-            for thread in threads:
-                thread.join()
+            for done, result in pending:
+                record(done, result.get())
             raise
-    if errors:
-        raise errors[0]
+
+
+_worker_zips: ZipReaders | None = None
+
+
+def _worker_init() -> None:
+    global _worker_zips
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    _worker_zips = ZipReaders()
+
+
+def _import_in_worker(item: Item) -> IngestResult:
+    return _import_safely(item, _worker_zips)
 
 
 def _import_safely(item: Item, zips: ZipReaders) -> IngestResult:

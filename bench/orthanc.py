@@ -1,0 +1,156 @@
+"""A throwaway Orthanc (Debian's package) with its DICOMweb plugin, for the benchmarks.
+
+It listens on a free loopback port, keeps its index and files in a temporary folder that is
+removed afterwards, has no DICOM port and no authentication. Nothing here touches the system
+Orthanc service or its configuration.
+
+    with Orthanc() as orthanc:
+        requests.post(orthanc.url + "/instances", data=dicom_bytes)
+"""
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ORTHANC = "/usr/sbin/Orthanc"
+DICOMWEB_PLUGIN = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process and its children, from /proc (VmHWM)."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            found += [kid, *_children(kid)]
+    return found
+
+
+class Orthanc:
+    def __init__(self, sync_storage: bool = True, threads: int = 50):
+        self.sync_storage = sync_storage
+        self.threads = threads
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dicomweb = self.url + "/dicom-web"
+        self.wado = self.url + "/wado"
+        self.process: subprocess.Popen | None = None
+        self.folder: Path | None = None
+
+    def config(self) -> dict:
+        return {
+            "Name": "bench",
+            "StorageDirectory": str(self.folder / "storage"),
+            "IndexDirectory": str(self.folder / "index"),
+            "StorageCompression": False,
+            "HttpPort": self.port,
+            "HttpServerEnabled": True,
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "DicomServerEnabled": False,
+            "DicomPort": free_port(),
+            "HttpThreadsCount": self.threads,
+            "ConcurrentJobs": 2,
+            "SaveJobs": False,
+            "SyncStorageArea": self.sync_storage,
+            "OverwriteInstances": False,
+            "LimitFindResults": 0,
+            "LimitFindInstances": 0,
+            "Plugins": [DICOMWEB_PLUGIN],
+            "DicomWeb": {
+                "Enable": True,
+                "Root": "/dicom-web/",
+                "EnableWado": True,
+                "WadoRoot": "/wado",
+                "Ssl": False,
+            },
+        }
+
+    def start(self) -> "Orthanc":
+        self.folder = Path(tempfile.mkdtemp(prefix="bench-orthanc-"))
+        config = self.folder / "orthanc.json"
+        config.write_text(json.dumps(self.config(), indent=2))
+        self.log = open(self.folder / "orthanc.log", "wb")  # noqa: SIM115 closed in stop()
+        self.process = subprocess.Popen(
+            [ORTHANC, str(config)], stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Orthanc exited:\n{self.log_text()}")
+            try:
+                if requests.get(self.url + "/system", timeout=2).ok:
+                    return self
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("Orthanc did not answer within 60 s")
+
+    def version(self) -> str:
+        system = requests.get(self.url + "/system", timeout=10).json()
+        plugins = requests.get(self.url + "/plugins/dicom-web", timeout=10).json()
+        return f"Orthanc {system['Version']} + DICOMweb {plugins.get('Version', '?')}"
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb(self.process.pid) if self.process else 0.0
+
+    def statistics(self) -> dict:
+        return requests.get(self.url + "/statistics", timeout=60).json()
+
+    def log_text(self) -> str:
+        return (self.folder / "orthanc.log").read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        self.process = None
+
+    def __enter__(self) -> "Orthanc":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    with Orthanc() as orthanc:
+        print(orthanc.version(), "on", orthanc.url)
+        print(orthanc.statistics())
