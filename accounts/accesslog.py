@@ -98,7 +98,7 @@ def record(request, action, *, study="", status=None, user=None, username=""):
         username=who,
         action=action,
         study_instance_uid=study[:64],
-        method=request.method[:10],
+        method=(request.method or "")[:10],
         path=request.path[:500],
         query=query,
         status_code=status,

@@ -47,8 +47,12 @@ class SecurityHeadersMiddleware:
         if "frame-ancestors" not in policy:
             joined = f"{policy.rstrip('; ')}; " if policy else ""
             response["Content-Security-Policy"] = f"{joined}frame-ancestors {ancestors}"
-        if settings.FRAME_ANCESTORS and "X-Frame-Options" in response:
-            del response["X-Frame-Options"]
+        if settings.FRAME_ANCESTORS:
+            if "X-Frame-Options" in response:
+                del response["X-Frame-Options"]
+        elif not getattr(response, "xframe_options_exempt", False):
+            # Responses that skip the inner middleware (static files) get it here.
+            response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
         return response
 
 

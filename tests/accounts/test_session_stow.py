@@ -1,0 +1,93 @@
+"""OHIF's STOW upload with the session cookie and no CSRF token: accepted only when the
+browser says the request comes from this very origin (Sec-Fetch-Site / Origin), refused from
+anywhere else; outside /dicom-web/ the CSRF token is still required."""
+
+import pytest
+from dicom_data import ct_slice, to_bytes
+from django.contrib.auth.models import Group
+from django.test import Client
+
+from archive.models import Study
+
+pytestmark = pytest.mark.django_db
+MULTIPART = 'multipart/related; type="application/dicom"; boundary=B'
+
+
+@pytest.fixture
+def browser(django_user_model):
+    """A logged-in uploader whose requests go through Django's CSRF checks, like a browser's."""
+    user = django_user_model.objects.create_user("ohif-user", password="unused-pw")
+    user.groups.add(Group.objects.get_or_create(name="uploader")[0])
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(user)
+    return client
+
+
+def stow(client, **headers):
+    ds = ct_slice(rows=64, columns=64, seed=21)
+    body = b"--B\r\nContent-Type: application/dicom\r\n\r\n" + to_bytes(ds) + b"\r\n--B--\r\n"
+    response = client.post(
+        "/dicom-web/studies",
+        data=body,
+        content_type=MULTIPART,
+        HTTP_ACCEPT="application/dicom+json",
+        **headers,
+    )
+    return response, ds
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_SEC_FETCH_SITE": "same-origin", "HTTP_ORIGIN": "http://testserver"},
+        {"HTTP_ORIGIN": "http://testserver"},  # an older browser: Origin only
+    ],
+    ids=["sec-fetch-site", "origin"],
+)
+def test_same_origin_upload_without_token_is_stored(browser, headers):
+    response, ds = stow(browser, **headers)
+
+    assert response.status_code == 200
+    assert Study.objects.get().study_instance_uid == ds.StudyInstanceUID
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"HTTP_SEC_FETCH_SITE": "cross-site", "HTTP_ORIGIN": "https://evil.example"},
+        {"HTTP_SEC_FETCH_SITE": "same-site", "HTTP_ORIGIN": "http://other.testserver"},
+        {"HTTP_ORIGIN": "https://evil.example"},
+        {"HTTP_ORIGIN": "null"},
+        {},
+    ],
+    ids=["cross-site", "sibling-site", "foreign-origin", "null-origin", "no-headers"],
+)
+def test_upload_from_elsewhere_without_token_is_refused(browser, headers):
+    response, _ = stow(browser, **headers)
+
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+    assert Study.objects.count() == 0
+
+
+def test_upload_with_the_csrf_token_is_stored_from_anywhere_the_token_reaches(browser):
+    browser.get("/accounts/logout/")  # any page with a form sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+
+    response, ds = stow(browser, HTTP_X_CSRFTOKEN=token)
+
+    assert response.status_code == 200
+    assert Study.objects.get().study_instance_uid == ds.StudyInstanceUID
+
+
+def test_the_exception_is_only_for_dicomweb(browser, admin_user):
+    browser.force_login(admin_user)
+
+    response = browser.post(
+        "/worklist/studies/1.2.3/delete",
+        HTTP_SEC_FETCH_SITE="same-origin",
+        HTTP_ORIGIN="http://testserver",
+    )
+
+    assert response.status_code == 403
+    assert b"CSRF" in response.content
