@@ -66,18 +66,27 @@ def datasets(rows: list[dict], query: QidoQuery, base_url: str) -> list[dict]:
     """One DICOM JSON object per row, keys in tag order. ``base_url`` is the absolute
     DICOMweb root (e.g. ``https://host/pacs/dicom-web``) RetrieveURLs start with."""
     keywords = returned_keywords(query)
-    indexed = [k for k in keywords if k in ATTRIBUTES]
-    return [_dataset(row, indexed, keywords, query, base_url) for row in rows]
-
-
-def _dataset(row: dict, indexed: list[str], keywords: list[str], query, base_url: str) -> dict:
-    result = {TAGS[k]: _element(ATTRIBUTES[k].vr, row[k]) for k in indexed}
-    for keyword, element in CONSTANTS.items():
-        result[TAGS[keyword]] = element
-    result["00081190"] = {"vr": "UR", "Value": [retrieve_url(base_url, row, query.level)]}
-    if query.needs_metadata and row.get("metadata"):
-        result |= _from_metadata(row["metadata"], keywords, query, base_url, result)
-    return dict(sorted(result.items()))
+    # Worked out once per search, not per row: (tag, keyword, VR) in tag order.
+    plan = sorted(
+        (TAGS[k], k, ATTRIBUTES[k].vr if k in ATTRIBUTES and k not in CONSTANTS else None)
+        for k in keywords
+        if k in ATTRIBUTES or k in CONSTANTS or k == "RetrieveURL"
+    )
+    results = []
+    for row in rows:
+        result = {}
+        for tag, keyword, vr in plan:
+            if vr is not None:
+                result[tag] = _element(vr, row[keyword])
+            elif keyword == "RetrieveURL":
+                result[tag] = {"vr": "UR", "Value": [retrieve_url(base_url, row, query.level)]}
+            else:
+                result[tag] = CONSTANTS[keyword]
+        if query.needs_metadata and row.get("metadata"):
+            result |= _from_metadata(row["metadata"], keywords, query, base_url, result)
+            result = dict(sorted(result.items()))
+        results.append(result)
+    return results
 
 
 def retrieve_url(base_url: str, row: dict, level: Level) -> str:

@@ -100,6 +100,7 @@ DATE_TIME_PAIRS = {
 TEXT_LISTS = {"UI", "CS"}  # VRs whose values may be given as a list
 NUMBERS = {"IS", "US", "UL", "SS", "SL"}
 MAX_OFFSET = 2**31 - 1
+MAX_LIST = 1000  # values in one list (a UID list), far below any database's parameter limit
 
 _DATE = re.compile(r"[0-9]{8}")
 _TIME = re.compile(r"([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.([0-9]{1,6}))?)?)?")
@@ -265,6 +266,10 @@ def _known_keyword(parameter: str, key: str) -> str:
     dictionary has no keyword for it, e.g. a private tag)."""
     if _TAG.fullmatch(key):
         return keyword_for_tag(int(key, 16)) or key.upper()
+    if "." in key and all(_TAG.fullmatch(p) or tag_for_keyword(p) for p in key.split(".")):
+        raise QueryError(
+            parameter, "matching or including attributes inside sequences is not supported"
+        )
     if tag_for_keyword(key) is None:
         raise QueryError(parameter, f"{key!r:.60} is neither a DICOM keyword nor a tag (GGGGEEEE)")
     return key
@@ -292,6 +297,8 @@ def _parse_match(key: str, attribute: Attribute, value: str, fuzzy: bool) -> Mat
     wildcard = "*" in value or "?" in value
     if vr in ("DA", "TM"):
         return _parse_range(key, attribute, value)
+    if len(re.findall(r"[,\\]", value)) >= MAX_LIST:
+        raise QueryError(key, f"lists are limited to {MAX_LIST} values")
     if vr == "UI" or vr in NUMBERS:
         items = [item.strip() for item in re.split(r"[,\\]", value)]
         check = is_valid_uid if vr == "UI" else _INTEGER.fullmatch

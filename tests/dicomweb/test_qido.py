@@ -139,6 +139,18 @@ def test_percent_encoded_wildcards_and_fuzzy_names(admin_client, archive):
     assert [value(s, "00100020") for s in fuzzy] == ["P200"]
 
 
+def test_names_in_other_character_sets_come_back_as_utf8(admin_client, db):
+    latin1 = mr_slice(0, patient_name="Müller^Jürgen", patient_id="L1")
+    latin1.SpecificCharacterSet = "ISO_IR 100"
+    store(latin1)
+
+    response = admin_client.get("/dicom-web/studies?PatientName=müller*")
+    (study,) = response.json()
+    assert value(study, "00100010") == {"Alphabetic": "Müller^Jürgen"}
+    assert value(study, "00080005") == "ISO_IR 192"
+    assert "Müller".encode() in response.content
+
+
 def test_limit_offset_and_warning_header(admin_client, archive):
     first = admin_client.get("/dicom-web/studies?limit=2")
     rest = admin_client.get("/dicom-web/studies?limit=2&offset=2")

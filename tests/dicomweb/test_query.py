@@ -116,6 +116,8 @@ def test_limit_defaults_to_and_is_clamped_at_the_maximum():
         ({"StudyInstanceUID": "1.2,../etc"}, "StudyInstanceUID", "not a valid UID"),
         ({"NumberOfStudyRelatedSeries": "x"}, "NumberOfStudyRelatedSeries", "not an integer"),
         ({"PatientID": ["a", "b"]}, "PatientID", "more than once"),
+        ({"00081110.00081150": "1.2"}, "00081110.00081150", "inside sequences"),
+        ({"StudyInstanceUID": ",".join(["1.2"] * 1001)}, "StudyInstanceUID", "limited to 1000"),
     ],
 )
 def test_bad_parameters_name_the_parameter_and_the_reason(params, parameter, reason):
