@@ -277,6 +277,8 @@ def _known_keyword(parameter: str, key: str) -> str:
 
 def _matchable(key: str, level: Level) -> Attribute:
     keyword = _known_keyword(key, key)
+    if keyword == "Modality" and level is Level.STUDY:
+        keyword = "ModalitiesInStudy"  # what clients mean by Modality in a study search
     attribute = ATTRIBUTES.get(keyword)
     if attribute is None:
         supported = ", ".join(k for k, a in ATTRIBUTES.items() if a.level <= level)

@@ -215,6 +215,7 @@ def test_modalities_in_study_matches_any_listed():
     assert found({"ModalitiesInStudy": "CT,MR"}) == uids(ct, mr_pt)
     assert found({"ModalitiesInStudy": "PT"}) == uids(mr_pt)
     assert found({"00080061": "CT\\PT"}) == uids(ct, mr_pt)
+    assert found({"Modality": "MR"}) == uids(mr_pt)  # Modality in a study search
 
 
 @pytest.mark.django_db
