@@ -119,8 +119,9 @@ def test_nothing_can_be_added_or_edited(admin_client, archive):
     assert Study.objects.get(pk=smith.pk).patient_name == "Smith^John"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_delete_study_from_its_page_removes_files(admin_client, archive):
+def test_delete_study_from_its_page_removes_files(
+    admin_client, archive, django_capture_on_commit_callbacks
+):
     smith, _ = archive
     paths = [i.absolute_path for i in Instance.objects.filter(series__study=smith)]
     url = reverse("admin:archive_study_delete", args=[smith.pk])
@@ -129,7 +130,8 @@ def test_delete_study_from_its_page_removes_files(admin_client, archive):
     assert "2 instances" in confirm
 
     assert all(path.exists() for path in paths)  # the confirmation page changes nothing
-    response = admin_client.post(url, {"post": "yes"})
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(url, {"post": "yes"})
 
     assert response.status_code == 302
     assert not Study.objects.filter(pk=smith.pk).exists()
@@ -137,28 +139,31 @@ def test_delete_study_from_its_page_removes_files(admin_client, archive):
     assert not any(path.exists() for path in paths)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_bulk_delete_action_goes_through_deletion(admin_client, settings):
+def test_bulk_delete_action_goes_through_deletion(
+    admin_client, settings, django_capture_on_commit_callbacks
+):
     settings.PRELOAD = False
     studies = [store(ct_series(1, rows=8, columns=8)) for _ in range(3)]
     paths = [Instance.objects.get(series__study=s).absolute_path for s in studies]
 
-    response = admin_client.post(
-        reverse("admin:archive_study_changelist"),
-        {
-            "action": "delete_selected",
-            "_selected_action": [studies[0].pk, studies[1].pk],
-            "post": "yes",
-        },
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:archive_study_changelist"),
+            {
+                "action": "delete_selected",
+                "_selected_action": [studies[0].pk, studies[1].pk],
+                "post": "yes",
+            },
+        )
 
     assert response.status_code == 302
     assert list(Study.objects.values_list("pk", flat=True)) == [studies[2].pk]
     assert [path.exists() for path in paths] == [False, False, True]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_delete_series_refreshes_the_study(admin_client, settings):
+def test_delete_series_refreshes_the_study(
+    admin_client, settings, django_capture_on_commit_callbacks
+):
     settings.PRELOAD = False
     study_uid = uid()
     study = store(ct_series(2, rows=8, columns=8, study_uid=study_uid))
@@ -166,9 +171,10 @@ def test_delete_series_refreshes_the_study(admin_client, settings):
     pet = Series.objects.get(study=study, modality="PT")
     pet_file = pet.instance_set.get().absolute_path
 
-    response = admin_client.post(
-        reverse("admin:archive_series_delete", args=[pet.pk]), {"post": "yes"}
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(
+            reverse("admin:archive_series_delete", args=[pet.pk]), {"post": "yes"}
+        )
 
     assert response.status_code == 302
     study.refresh_from_db()

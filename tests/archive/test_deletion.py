@@ -1,5 +1,6 @@
 """Deleting a study or a series: rows, files and caches go together; counts, modalities and the
-generation of what remains are refreshed."""
+generation of what remains are refreshed. Files go when the transaction commits: the tests run
+the commit callbacks (``django_capture_on_commit_callbacks``)."""
 
 import gzip
 import io
@@ -12,6 +13,8 @@ from django.db import transaction
 from archive import caches, deletion, ingest, storage
 from archive.deletion import Deleted
 from archive.models import Instance, Series, Study
+
+pytestmark = pytest.mark.django_db
 
 
 def store(ds):
@@ -40,14 +43,14 @@ def files_of(datasets):
     ]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_delete_study_removes_rows_and_files():
+def test_delete_study_removes_rows_and_files(django_capture_on_commit_callbacks):
     study, ct, pet = two_series_study()
     other = ct_series(1, rows=8, columns=8)
     store(other[0])
     assert all(path.exists() for path in files_of(ct + pet))
 
-    result = deletion.delete_study(study)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = deletion.delete_study(study)
 
     assert result == Deleted(studies=1, series=2, instances=5)
     assert not Study.objects.filter(pk=study.pk).exists()
@@ -59,15 +62,17 @@ def test_delete_study_removes_rows_and_files():
     assert Instance.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_delete_series_refreshes_the_study_and_its_caches(settings):
+def test_delete_series_refreshes_the_study_and_its_caches(
+    settings, django_capture_on_commit_callbacks
+):
     settings.PRELOAD = False  # no worker here: the readers rebuild on demand
     study, ct, pet = two_series_study()
     assert (study.modalities_in_study, study.number_of_study_related_instances) == ("CT\\PT", 5)
     generation = study.generation
     pet_series = Series.objects.get(series_instance_uid=pet[0].SeriesInstanceUID)
 
-    result = deletion.delete_series(pet_series)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = deletion.delete_series(pet_series)
 
     assert result == Deleted(series=1, instances=2)
     study.refresh_from_db()
@@ -83,19 +88,19 @@ def test_delete_series_refreshes_the_study_and_its_caches(settings):
     assert doc["NumInstances"] == 3 and doc["Modalities"] == "CT"
 
 
-@pytest.mark.django_db(transaction=True)
-def test_deleting_the_last_series_deletes_the_study():
+def test_deleting_the_last_series_deletes_the_study(django_capture_on_commit_callbacks):
     ct = ct_series(2, rows=8, columns=8)
     for ds in ct:
         store(ds)
     series = Series.objects.get(series_instance_uid=ct[0].SeriesInstanceUID)
 
-    assert deletion.delete_series(series) == Deleted(studies=1, series=1, instances=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = deletion.delete_series(series)
+    assert result == Deleted(studies=1, series=1, instances=2)
     assert not Study.objects.filter(study_instance_uid=ct[0].StudyInstanceUID).exists()
     assert not any(path.exists() for path in files_of(ct))
 
 
-@pytest.mark.django_db(transaction=True)
 def test_deleting_twice_is_harmless():
     study, _, _ = two_series_study()
     stale = Study.objects.get(pk=study.pk)
@@ -103,12 +108,16 @@ def test_deleting_twice_is_harmless():
     assert deletion.delete_study(stale) == Deleted()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_files_stay_when_the_transaction_rolls_back():
+def test_files_stay_when_the_transaction_rolls_back(django_capture_on_commit_callbacks):
     study, ct, pet = two_series_study()
-    with pytest.raises(RuntimeError), transaction.atomic():
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
         deletion.delete_study(study)
         raise RuntimeError("something later in the same transaction failed")
 
+    assert callbacks == []
     assert Study.objects.filter(pk=study.pk).exists()
     assert all(path.exists() for path in files_of(ct + pet))
