@@ -27,10 +27,12 @@ def schedule_cache_build(study_id: int) -> None:
 
 def enqueue_cache_build(study_id: int, *, reextract: bool = False, countdown: int = 0) -> None:
     """Queue a build for the study's current generation, whatever PRELOAD says (rebuild_caches,
-    the admin's rebuild action)."""
+    the admin's rebuild action). A broker that cannot be reached is logged, not raised: what
+    was stored stays stored, and its caches are built on first request instead."""
     generation = Study.objects.filter(pk=study_id).values_list("generation", flat=True).first()
     if generation is None:
         return
     transaction.on_commit(
-        lambda: build_caches.apply_async((study_id, generation, reextract), countdown=countdown)
+        lambda: build_caches.apply_async((study_id, generation, reextract), countdown=countdown),
+        robust=True,
     )
