@@ -130,9 +130,9 @@ STATE_FIELDS = (
 def _list_context(request) -> dict:
     query = WorklistQuery.from_params(request.GET)
     page = fetch_page(query, settings.WORKLIST_PAGE_SIZE, timezone.localdate())
-    sources = links.other_sources()
+    study_links = links.StudyLinks()
     for study in page.studies:
-        study.links = links.study_links(sources, study.study_instance_uid)
+        study.links = study_links.for_study(study.study_instance_uid)
     return {
         "query": query,
         "page": page,
