@@ -204,3 +204,16 @@ def test_staff_without_a_role_sees_nothing(client, archive):
     log_in(client, User.objects.create_user("nobody", password="pw", is_staff=True).username)
     response = client.get(reverse("admin:archive_study_changelist"))
     assert response.status_code == 403
+
+
+def test_rebuild_action_queues_one_build_per_study(
+    admin_client, archive, django_capture_on_commit_callbacks
+):
+    smith, jones = archive
+    with django_capture_on_commit_callbacks() as queued:
+        response = admin_client.post(
+            reverse("admin:archive_study_changelist"),
+            {"action": "rebuild_caches", "_selected_action": [smith.pk, jones.pk]},
+        )
+    assert response.status_code == 302
+    assert len(queued) == 2  # one build_caches per study, sent when the transaction commits
