@@ -43,7 +43,17 @@ def value(dataset: dict, tag: str):
     return values[0] if len(values) == 1 else values
 
 
-@pytest.mark.parametrize("accept", [DICOM_JSON, "application/json", "*/*", None])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        DICOM_JSON,
+        "application/json",
+        "*/*",
+        None,
+        "application/dicom+json; charset=utf-8",
+        "application/dicom+json, application/json",  # dicomweb-client's
+    ],
+)
 def test_ohif_study_list_query(admin_client, archive, accept):
     headers = {"HTTP_ACCEPT": accept} if accept else {}
     response = admin_client.get(OHIF_STUDY_LIST, **headers)
