@@ -72,6 +72,7 @@ class OidcProvider:
             "OIDC_OP_ISSUER": self.issuer,
             "OIDC_RP_CLIENT_ID": CLIENT_ID,
             "OIDC_RP_CLIENT_SECRET": CLIENT_SECRET,
+            "OIDC_RP_SCOPES": "openid email profile groups",
             "OIDC_API_AUDIENCE": [AUDIENCE],
         }
 
