@@ -4,9 +4,8 @@ go; everything else stays; refusals change nothing."""
 import io
 
 import pytest
-import requests
 from dicom_data import ct_series, mr_slice, to_bytes
-from django.contrib.auth.models import Group, User
+from stow_support import BASE, Api, user_with_role
 
 from archive import intake, storage
 from archive.models import Instance, Series, Study
@@ -38,19 +37,17 @@ def state():
     return rows, [(storage.root() / path).is_file() for _, path in rows]
 
 
-def session_with_role(role):
-    user = User.objects.create_user(role, password="password")
-    user.groups.add(Group.objects.get_or_create(name=role)[0])
-    session = requests.Session()
-    session.auth = (role, "password")
-    return session
+@pytest.fixture
+def api(admin_user):
+    return Api(admin_user.username)
 
 
-def test_delete_study(dicomweb_session, dicomweb_url):
+def test_delete_study(api, django_capture_on_commit_callbacks):
     ct, mr, other = two_series_study()
     study_uid = ct[0].StudyInstanceUID
 
-    response = dicomweb_session.delete(f"{dicomweb_url}/studies/{study_uid}")
+    with django_capture_on_commit_callbacks(execute=True):  # files go after the commit
+        response = api.delete(f"{BASE}/studies/{study_uid}")
 
     assert response.status_code == 204
     assert not Study.objects.filter(study_instance_uid=study_uid).exists()
@@ -59,15 +56,16 @@ def test_delete_study(dicomweb_session, dicomweb_url):
         other[0].SOPInstanceUID
     ]
     assert [file_of(ds).exists() for ds in ct + other] == [False, False, True]
-    again = dicomweb_session.delete(f"{dicomweb_url}/studies/{study_uid}")
+    again = api.delete(f"{BASE}/studies/{study_uid}")
     assert again.status_code == 404
 
 
-def test_delete_series_keeps_the_rest_of_the_study(dicomweb_session, dicomweb_url):
+def test_delete_series_keeps_the_rest_of_the_study(api, django_capture_on_commit_callbacks):
     ct, mr, other = two_series_study()
     study_uid, series_uid = ct[0].StudyInstanceUID, ct[0].SeriesInstanceUID
 
-    response = dicomweb_session.delete(f"{dicomweb_url}/studies/{study_uid}/series/{series_uid}")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.delete(f"{BASE}/studies/{study_uid}/series/{series_uid}")
 
     assert response.status_code == 204
     study = Study.objects.get(study_instance_uid=study_uid)
@@ -81,13 +79,12 @@ def test_delete_series_keeps_the_rest_of_the_study(dicomweb_session, dicomweb_ur
     assert [file_of(ds).exists() for ds in ct + mr + other] == [False, False, True, True]
 
 
-def test_ohif_reject_deletes_the_series(dicomweb_session, dicomweb_url):
+def test_ohif_reject_deletes_the_series(api, django_capture_on_commit_callbacks):
     ct, mr, other = two_series_study()
     study_uid, series_uid = ct[0].StudyInstanceUID, mr[0].SeriesInstanceUID
 
-    response = dicomweb_session.post(
-        f"{dicomweb_url}/studies/{study_uid}/series/{series_uid}/reject/113001%5EDCM"
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post(f"{BASE}/studies/{study_uid}/series/{series_uid}/reject/113001%5EDCM")
 
     assert response.status_code == 204
     assert not Series.objects.filter(series_instance_uid=series_uid).exists()
@@ -95,12 +92,12 @@ def test_ohif_reject_deletes_the_series(dicomweb_session, dicomweb_url):
     assert [file_of(ds).exists() for ds in ct + mr + other] == [True, True, False, True]
 
 
-def test_reject_when_turned_off_is_403(dicomweb_session, dicomweb_url, settings):
+def test_reject_when_turned_off_is_403(api, settings):
     settings.DICOMWEB_ALLOW_REJECT = False
     ct, _, _ = two_series_study()
     before = state()
-    response = dicomweb_session.post(
-        f"{dicomweb_url}/studies/{ct[0].StudyInstanceUID}/series/{ct[0].SeriesInstanceUID}"
+    response = api.post(
+        f"{BASE}/studies/{ct[0].StudyInstanceUID}/series/{ct[0].SeriesInstanceUID}"
         "/reject/113001%5EDCM"
     )
     assert response.status_code == 403
@@ -108,11 +105,11 @@ def test_reject_when_turned_off_is_403(dicomweb_session, dicomweb_url, settings)
     assert state() == before
 
 
-def test_reject_with_unknown_code_is_400(dicomweb_session, dicomweb_url):
+def test_reject_with_unknown_code_is_400(api):
     ct, _, _ = two_series_study()
     before = state()
-    response = dicomweb_session.post(
-        f"{dicomweb_url}/studies/{ct[0].StudyInstanceUID}/series/{ct[0].SeriesInstanceUID}"
+    response = api.post(
+        f"{BASE}/studies/{ct[0].StudyInstanceUID}/series/{ct[0].SeriesInstanceUID}"
         "/reject/999999%5EXYZ"
     )
     assert response.status_code == 400
@@ -129,7 +126,7 @@ def test_reject_with_unknown_code_is_400(dicomweb_session, dicomweb_url):
         ("studies/{study}/series/" + "1" * 65, 400),
     ],
 )
-def test_unknown_or_invalid_uids(dicomweb_session, dicomweb_url, path, status):
+def test_unknown_or_invalid_uids(api, path, status):
     ct, _, other = two_series_study()
     before = state()
     url = path.format(
@@ -137,27 +134,29 @@ def test_unknown_or_invalid_uids(dicomweb_session, dicomweb_url, path, status):
         series=ct[0].SeriesInstanceUID,
         other=other[0].StudyInstanceUID,
     )
-    assert dicomweb_session.delete(f"{dicomweb_url}/{url}").status_code == status
+    assert api.delete(f"{BASE}/{url}").status_code == status
     assert state() == before
 
 
-@pytest.mark.parametrize("role", ["reader", "uploader"])
-def test_only_admins_delete(live_server, dicomweb_url, role):
+@pytest.mark.parametrize("role", ["reader", "uploader", None])
+def test_only_admins_delete(db, role):
     ct, _, _ = two_series_study()
     before = state()
-    session = session_with_role(role)
+    if role:
+        user_with_role(role)
+    api = Api(role)
+    status = 403 if role else 401
     study_uid, series_uid = ct[0].StudyInstanceUID, ct[0].SeriesInstanceUID
-    assert session.delete(f"{dicomweb_url}/studies/{study_uid}").status_code == 403
+    assert api.delete(f"{BASE}/studies/{study_uid}").status_code == status
+    assert api.delete(f"{BASE}/studies/{study_uid}/series/{series_uid}").status_code == status
     assert (
-        session.delete(f"{dicomweb_url}/studies/{study_uid}/series/{series_uid}").status_code == 403
+        api.post(f"{BASE}/studies/{study_uid}/series/{series_uid}/reject/113001%5EDCM").status_code
+        == status
     )
-    reject = f"{dicomweb_url}/studies/{study_uid}/series/{series_uid}/reject/113001%5EDCM"
-    assert session.post(reject).status_code == 403
-    assert requests.delete(f"{dicomweb_url}/studies/{study_uid}").status_code in (401, 403)
     assert state() == before
 
 
-def test_other_methods_are_405(dicomweb_session, dicomweb_url):
-    response = dicomweb_session.put(f"{dicomweb_url}/studies")
+def test_other_methods_are_405(api):
+    response = api.put(f"{BASE}/studies")
     assert response.status_code == 405
     assert "POST" in response.headers["Allow"]

@@ -6,7 +6,7 @@ import io
 import pytest
 import requests
 from dicom_data import ct_series, ct_slice, to_bytes, uid
-from django.contrib.auth.models import Group, User
+from stow_support import BASE, Api, user_with_role
 
 from archive import storage
 from archive.dicomweb import parsers
@@ -59,37 +59,26 @@ def stored_state():
 
 
 @pytest.fixture
-def uploader(db):
-    user = User.objects.create_user("uploader", password="password")
-    user.groups.add(Group.objects.get_or_create(name="uploader")[0])
-    return user
+def api(admin_user):
+    return Api(admin_user.username)
 
 
-@pytest.fixture
-def reader_session(live_server, db):
-    user = User.objects.create_user("reader", password="password")
-    user.groups.add(Group.objects.get_or_create(name="reader")[0])
-    session = requests.Session()
-    session.auth = ("reader", "password")
-    return session
-
-
-def test_all_stored_is_200_with_referenced_sequence(dicomweb_session, dicomweb_url):
+def test_all_stored_is_200_with_referenced_sequence(api):
     datasets = small_series(2)
-    response = post(dicomweb_session, f"{dicomweb_url}/studies", [to_bytes(d) for d in datasets])
+    response = post(api, f"{BASE}/studies", [to_bytes(d) for d in datasets])
 
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, response.content
     assert response.headers["Content-Type"].startswith("application/dicom+json")
     answer = response.json()
     study_uid = datasets[0].StudyInstanceUID
-    assert value(answer[RETRIEVE_URL]) == f"{dicomweb_url}/studies/{study_uid}"
+    assert value(answer[RETRIEVE_URL]) == f"{BASE}/studies/{study_uid}"
     assert FAILED not in answer
     referenced = items(answer, REFERENCED)
     assert [value(i[SOP_INSTANCE]) for i in referenced] == [d.SOPInstanceUID for d in datasets]
     for item, ds in zip(referenced, datasets, strict=True):
         assert value(item[SOP_CLASS]) == ds.SOPClassUID
         assert value(item[RETRIEVE_URL]) == (
-            f"{dicomweb_url}/studies/{study_uid}/series/{ds.SeriesInstanceUID}"
+            f"{BASE}/studies/{study_uid}/series/{ds.SeriesInstanceUID}"
             f"/instances/{ds.SOPInstanceUID}"
         )
         assert WARNING_REASON not in item
@@ -112,7 +101,7 @@ def test_ohif_upload_request(dicomweb_session, dicomweb_url):
             "Accept": "*/*",
         },
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, response.content
     assert value(items(response.json(), REFERENCED)[0][SOP_INSTANCE]) == ds.SOPInstanceUID
     assert Instance.objects.filter(sop_instance_uid=ds.SOPInstanceUID).exists()
 
@@ -127,30 +116,30 @@ def test_ohif_upload_request(dicomweb_session, dicomweb_url):
         "multipart/related; boundary=stow-test-boundary",
     ],
 )
-def test_content_type_variants(dicomweb_session, dicomweb_url, content_type):
+def test_content_type_variants(api, content_type):
     ds = ct_slice(rows=16, columns=16)
-    response = post(dicomweb_session, f"{dicomweb_url}/studies", [to_bytes(ds)], content_type)
-    assert response.status_code == 200, response.text
+    response = post(api, f"{BASE}/studies", [to_bytes(ds)], content_type)
+    assert response.status_code == 200, response.content
     assert Instance.objects.filter(sop_instance_uid=ds.SOPInstanceUID).exists()
 
 
-def test_bare_application_dicom_body(dicomweb_session, dicomweb_url):
+def test_bare_application_dicom_body(api):
     ds = ct_slice(rows=16, columns=16)
-    response = dicomweb_session.post(
-        f"{dicomweb_url}/studies",
+    response = api.post(
+        f"{BASE}/studies",
         data=to_bytes(ds),
         headers={"Content-Type": "application/dicom"},
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, response.content
     assert Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID).sha256
 
 
-def test_same_instance_again_is_202_with_warning(dicomweb_session, dicomweb_url):
+def test_same_instance_again_is_202_with_warning(api):
     ds = ct_slice(rows=16, columns=16)
-    post(dicomweb_session, f"{dicomweb_url}/studies", [to_bytes(ds)])
+    post(api, f"{BASE}/studies", [to_bytes(ds)])
     before = stored_state()
 
-    response = post(dicomweb_session, f"{dicomweb_url}/studies", [to_bytes(ds)])
+    response = post(api, f"{BASE}/studies", [to_bytes(ds)])
 
     assert response.status_code == 202
     [item] = items(response.json(), REFERENCED)
@@ -159,27 +148,23 @@ def test_same_instance_again_is_202_with_warning(dicomweb_session, dicomweb_url)
     assert stored_state() == before
 
 
-def test_other_bytes_under_a_stored_uid_are_discarded_with_warning(
-    dicomweb_session, dicomweb_url, settings
-):
+def test_other_bytes_under_a_stored_uid_are_discarded_with_warning(api, settings):
     settings.OVERWRITE_INSTANCES = False
     ds = ct_slice(rows=16, columns=16)
-    post(dicomweb_session, f"{dicomweb_url}/studies", [to_bytes(ds)])
+    post(api, f"{BASE}/studies", [to_bytes(ds)])
     before = stored_state()
     ds.PatientName = "Changed^Name"
 
-    response = post(dicomweb_session, f"{dicomweb_url}/studies", [to_bytes(ds)])
+    response = post(api, f"{BASE}/studies", [to_bytes(ds)])
 
     assert response.status_code == 202
     assert value(items(response.json(), REFERENCED)[0][WARNING_REASON]) == 0xB006
     assert stored_state() == before
 
 
-def test_some_failed_is_202_with_failed_sequence(dicomweb_session, dicomweb_url):
+def test_some_failed_is_202_with_failed_sequence(api):
     good = ct_slice(rows=16, columns=16)
-    response = post(
-        dicomweb_session, f"{dicomweb_url}/studies", [b"not a DICOM file", to_bytes(good)]
-    )
+    response = post(api, f"{BASE}/studies", [b"not a DICOM file", to_bytes(good)])
 
     assert response.status_code == 202
     answer = response.json()
@@ -190,11 +175,11 @@ def test_some_failed_is_202_with_failed_sequence(dicomweb_session, dicomweb_url)
     assert Instance.objects.count() == 1
 
 
-def test_none_stored_is_409(dicomweb_session, dicomweb_url):
+def test_none_stored_is_409(api):
     truncated = to_bytes(ct_slice(rows=16, columns=16))[:-100]
     before = stored_state()
 
-    response = post(dicomweb_session, f"{dicomweb_url}/studies", [b"garbage", truncated])
+    response = post(api, f"{BASE}/studies", [b"garbage", truncated])
 
     assert response.status_code == 409
     failed = items(response.json(), FAILED)
@@ -204,23 +189,21 @@ def test_none_stored_is_409(dicomweb_session, dicomweb_url):
     assert list(storage.incoming_dir().iterdir()) == []
 
 
-def test_store_into_named_study(dicomweb_session, dicomweb_url):
+def test_store_into_named_study(api):
     datasets = small_series(1)
     study_uid = datasets[0].StudyInstanceUID
-    response = post(
-        dicomweb_session, f"{dicomweb_url}/studies/{study_uid}", [to_bytes(datasets[0])]
-    )
+    response = post(api, f"{BASE}/studies/{study_uid}", [to_bytes(datasets[0])])
     assert response.status_code == 200
-    assert value(response.json()[RETRIEVE_URL]) == f"{dicomweb_url}/studies/{study_uid}"
+    assert value(response.json()[RETRIEVE_URL]) == f"{BASE}/studies/{study_uid}"
 
 
-def test_instance_of_another_study_than_the_url_fails_a900(dicomweb_session, dicomweb_url):
+def test_instance_of_another_study_than_the_url_fails_a900(api):
     ours, theirs = ct_slice(rows=16, columns=16), ct_slice(rows=16, columns=16, study_uid=uid())
     study_uid = ours.StudyInstanceUID
 
     response = post(
-        dicomweb_session,
-        f"{dicomweb_url}/studies/{study_uid}",
+        api,
+        f"{BASE}/studies/{study_uid}",
         [to_bytes(ours), to_bytes(theirs)],
     )
 
@@ -230,7 +213,7 @@ def test_instance_of_another_study_than_the_url_fails_a900(dicomweb_session, dic
     assert value(failed[SOP_INSTANCE]) == theirs.SOPInstanceUID
     assert value(failed[SOP_CLASS]) == theirs.SOPClassUID
     assert value(failed[FAILURE_REASON]) == 0xA900
-    assert value(answer[RETRIEVE_URL]) == f"{dicomweb_url}/studies/{study_uid}"
+    assert value(answer[RETRIEVE_URL]) == f"{BASE}/studies/{study_uid}"
     assert not Instance.objects.filter(sop_instance_uid=theirs.SOPInstanceUID).exists()
     assert not Study.objects.filter(study_instance_uid=theirs.StudyInstanceUID).exists()
 
@@ -245,16 +228,16 @@ def test_instance_of_another_study_than_the_url_fails_a900(dicomweb_session, dic
         "text/plain",
     ],
 )
-def test_wrong_media_type_is_415(dicomweb_session, dicomweb_url, content_type):
+def test_wrong_media_type_is_415(api, content_type):
     before = stored_state()
     ds = ct_slice(rows=16, columns=16)
-    response = post(dicomweb_session, f"{dicomweb_url}/studies", [to_bytes(ds)], content_type)
-    assert response.status_code == 415, response.text
+    response = post(api, f"{BASE}/studies", [to_bytes(ds)], content_type)
+    assert response.status_code == 415, response.content
     assert stored_state() == before
 
 
-def test_no_content_type_is_415(dicomweb_session, dicomweb_url):
-    response = dicomweb_session.post(f"{dicomweb_url}/studies", data=b"")
+def test_no_content_type_is_415(api):
+    response = api.post(f"{BASE}/studies")
     assert response.status_code == 415
 
 
@@ -281,26 +264,22 @@ def raw(session, url, data: bytes, content_type: str):
         (b"", DICOM.format(b="b"), "empty"),
     ],
 )
-def test_malformed_multipart_is_400_and_stores_nothing(
-    dicomweb_session, dicomweb_url, data, content_type, message
-):
+def test_malformed_multipart_is_400_and_stores_nothing(api, data, content_type, message):
     before = stored_state()
     # A valid instance first: a malformed body is refused whole, its good parts included.
     good = body([to_bytes(ct_slice(rows=16, columns=16))], boundary="b").removesuffix(b"--b--\r\n")
     payload = data if message in ("boundary", "no boundary", "empty", "no parts") else good + data
-    response = raw(dicomweb_session, f"{dicomweb_url}/studies", payload, content_type)
-    assert response.status_code == 400, response.text
+    response = raw(api, f"{BASE}/studies", payload, content_type)
+    assert response.status_code == 400, response.content
     assert message in response.json()["detail"]
     assert stored_state() == before
     assert list(storage.incoming_dir().iterdir()) == []
 
 
-def test_over_the_size_limit_is_413(dicomweb_session, dicomweb_url, settings):
+def test_over_the_size_limit_is_413(api, settings):
     settings.STOW_MAX_BYTES = 1000
     before = stored_state()
-    response = post(
-        dicomweb_session, f"{dicomweb_url}/studies", [to_bytes(ct_slice(rows=16, columns=16))]
-    )
+    response = post(api, f"{BASE}/studies", [to_bytes(ct_slice(rows=16, columns=16))])
     assert response.status_code == 413
     assert "1000" in response.json()["detail"]
     assert stored_state() == before
@@ -317,30 +296,19 @@ def test_size_is_counted_while_reading_when_length_is_not_announced(settings, db
     assert list(storage.incoming_dir().iterdir()) == []
 
 
-def test_invalid_study_uid_in_url_is_400(dicomweb_session, dicomweb_url):
-    response = post(dicomweb_session, f"{dicomweb_url}/studies/1.2.abc", [b"x"])
+def test_invalid_study_uid_in_url_is_400(api):
+    response = post(api, f"{BASE}/studies/1.2.abc", [b"x"])
     assert response.status_code == 400
 
 
-def test_reader_cannot_store(reader_session, dicomweb_url):
-    response = post(
-        reader_session, f"{dicomweb_url}/studies", [to_bytes(ct_slice(rows=16, columns=16))]
-    )
-    assert response.status_code == 403
-    assert Instance.objects.count() == 0
-
-
-def test_anonymous_cannot_store(live_server, dicomweb_url, db):
-    response = post(requests.Session(), f"{dicomweb_url}/studies", [b"x"])
-    assert response.status_code in (401, 403)
-    assert Instance.objects.count() == 0
-
-
-def test_uploader_can_store(uploader, live_server, dicomweb_url):
-    session = requests.Session()
-    session.auth = ("uploader", "password")
+@pytest.mark.parametrize("role, status", [("reader", 403), (None, 401), ("uploader", 200)])
+def test_only_uploaders_store(db, role, status):
+    if role:
+        user_with_role(role)
     ds = ct_slice(rows=16, columns=16)
-    assert post(session, f"{dicomweb_url}/studies", [to_bytes(ds)]).status_code == 200
+    response = post(Api(role), f"{BASE}/studies", [to_bytes(ds)])
+    assert response.status_code == status
+    assert Instance.objects.filter(sop_instance_uid=ds.SOPInstanceUID).exists() == (status == 200)
 
 
 def test_browser_session_same_origin(admin_client, live_server, dicomweb_url):
@@ -350,7 +318,7 @@ def test_browser_session_same_origin(admin_client, live_server, dicomweb_url):
     session.cookies.set("sessionid", admin_client.cookies["sessionid"].value)
     ds = ct_slice(rows=16, columns=16)
     response = post(session, f"{dicomweb_url}/studies", [to_bytes(ds)], Origin=live_server.url)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, response.content
     cross_site = post(
         session,
         f"{dicomweb_url}/studies",
