@@ -24,6 +24,9 @@ INSTANCE_COLUMNS = (
     "frame_offsets",
 )
 
+# The cached documents, read only when a request needs them (they can be megabytes).
+BLOBS = ("metadata_json", "study__ohif_json")
+
 
 def valid_uid(value: str, what: str) -> str:
     if not is_valid_uid(value):
@@ -33,7 +36,7 @@ def valid_uid(value: str, what: str) -> str:
 
 def study(study_uid: str) -> Study:
     valid_uid(study_uid, "StudyInstanceUID")
-    found = Study.objects.filter(study_instance_uid=study_uid).first()
+    found = Study.objects.filter(study_instance_uid=study_uid).defer("ohif_json").first()
     if found is None:
         raise NotFound(f"no study {study_uid}")
     return found
@@ -45,6 +48,7 @@ def series(study_uid: str, series_uid: str) -> Series:
     found = (
         Series.objects.filter(series_instance_uid=series_uid, study__study_instance_uid=study_uid)
         .select_related("study")
+        .defer(*BLOBS)
         .first()
     )
     if found is None:
@@ -86,6 +90,14 @@ def instances(study_uid: str, series_uid: str | None = None) -> list[Instance]:
         where = f"series {series_uid} of study" if series_uid else "study"
         raise NotFound(f"no instances in {where} {study_uid}")
     return found
+
+
+def series_of(study: Study) -> list[Series]:
+    """The study's series in SeriesNumber order, sharing the already-loaded study row."""
+    rows = list(study.series_set.defer("metadata_json").order_by("series_number", "id"))
+    for row in rows:
+        row.study = study
+    return rows
 
 
 def middle_image(rows) -> Instance | None:

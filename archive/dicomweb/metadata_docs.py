@@ -3,9 +3,10 @@
 The caches hold each series' DICOM JSON gzipped, with ``caches.BASE_PLACEHOLDER`` where the
 absolute DICOMweb root belongs. Substituting it means inflating and deflating the document
 (tens of milliseconds for a 300-slice CT), so the result is kept in Django's cache per
-(document, root): the next request for the same series behind the same host is one cache read.
-The key hashes the gzip bytes themselves, so a rebuilt cache can never be served stale.
-Knows nothing of HTTP beyond the root string it is given.
+(series, generation, root): the next request for the same series behind the same host costs
+one cache read and no read of the stored document. Only fresh documents (built for the study's
+current generation) are kept this way, so a study that gains or loses an instance gets a new
+key at once. Knows nothing of HTTP beyond the root string it is given.
 """
 
 import gzip
@@ -14,37 +15,48 @@ import json
 
 from django.core.cache import cache
 
-# A day: entries are keyed by content, so expiry only bounds memory, never correctness.
-TIMEOUT = 24 * 3600
+from archive import caches
+from archive.models import Series
+
+# Bounds how long a document re-extracted without a generation change (rebuild_caches
+# --all, a new DICOM JSON format) may still be served in its previous form.
+TIMEOUT = 600
 
 
-def placeholder() -> bytes:
-    from archive import caches
+def series_document(series: list[Series], base: str) -> bytes:
+    """One JSON array (gzipped) made of the given series' arrays, in order, ``base`` filled in.
 
-    return caches.BASE_PLACEHOLDER.encode()
-
-
-def series_document(gzipped: list[bytes], base: str) -> bytes:
-    """One JSON array (gzipped) made of the given series arrays, in order, with ``base`` in.
-
-    One series for series metadata; every series of the study for study metadata.
+    One series for series metadata; every series of the study for study metadata. Each
+    ``Series`` must come with its study loaded (``select_related``).
     """
-    digest = hashlib.blake2b(base.encode(), digest_size=20)
-    for doc in gzipped:
-        digest.update(len(doc).to_bytes(8, "big"))
-        digest.update(doc)
-    key = f"wado-metadata:{digest.hexdigest()}"
-    document = cache.get(key)
+    fresh = all(
+        row.metadata_generation is not None and row.metadata_generation == row.study.generation
+        for row in series
+    )
+    key = _key(series, base) if fresh else None
+    document = cache.get(key) if key else None
     if document is None:
-        document = gzip.compress(_joined(gzipped, base), compresslevel=5, mtime=0)
-        cache.set(key, document, TIMEOUT)
+        document = gzip.compress(
+            _joined([caches.series_metadata(row) for row in series], base),
+            compresslevel=5,
+            mtime=0,
+        )
+        if key:
+            cache.set(key, document, TIMEOUT)
     return document
 
 
 def instance_document(metadata: dict, base: str) -> bytes:
     """One instance's DICOM JSON object, as the one-element array PS3.18 asks for."""
     text = json.dumps([metadata], ensure_ascii=False, separators=(",", ":")).encode()
-    return text.replace(placeholder(), _json_escaped(base))
+    return text.replace(caches.BASE_PLACEHOLDER.encode(), _json_escaped(base))
+
+
+def _key(series: list[Series], base: str) -> str:
+    digest = hashlib.blake2b(base.encode(), digest_size=20)
+    for row in series:
+        digest.update(f"|{row.pk}:{row.metadata_generation}".encode())
+    return f"wado-metadata:{digest.hexdigest()}"
 
 
 def _joined(gzipped: list[bytes], base: str) -> bytes:
@@ -55,7 +67,8 @@ def _joined(gzipped: list[bytes], base: str) -> bytes:
             body = body[1:-1].strip()
         if body:
             bodies.append(body)
-    return (b"[" + b",".join(bodies) + b"]").replace(placeholder(), _json_escaped(base))
+    joined = b"[" + b",".join(bodies) + b"]"
+    return joined.replace(caches.BASE_PLACEHOLDER.encode(), _json_escaped(base))
 
 
 def _json_escaped(base: str) -> bytes:

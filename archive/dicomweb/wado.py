@@ -89,10 +89,8 @@ class RetrieveMetadata(APIView):
         if series is not None:
             series_rows = [lookup.series(study, series)]
         else:
-            series_rows = list(lookup.study(study).series_set.order_by("series_number", "id"))
-        document = metadata_docs.series_document(
-            [caches.series_metadata(row) for row in series_rows], base
-        )
+            series_rows = lookup.series_of(lookup.study(study))
+        document = metadata_docs.series_document(series_rows, base)
         gzipped = accept.accepts_gzip(request.headers.get("Accept-Encoding"))
         response = Response(document if gzipped else gzip.decompress(document))
         if gzipped:
