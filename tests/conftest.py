@@ -133,6 +133,13 @@ def wait_for(predicate, timeout=60.0, interval=0.2, message="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
 
 
+@pytest.fixture(name="wait_for")
+def wait_for_fixture():
+    """``wait_for`` for test modules: ``from conftest import ...`` is unreliable, because the
+    other conftest.py files under tests/ also import as ``conftest``."""
+    return wait_for
+
+
 @pytest.fixture
 def dicomweb_session(live_server, admin_user):
     """A requests session for third-party clients (dicomweb-client) against the live server,

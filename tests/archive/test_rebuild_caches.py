@@ -4,7 +4,6 @@ for the workers with --enqueue, failures reported with a non-zero exit."""
 import io
 
 import pytest
-from conftest import wait_for
 from dicom_data import ct_series, to_bytes
 from django.core.management import CommandError, call_command
 
@@ -102,7 +101,7 @@ def test_failure_is_reported_and_exits_non_zero():
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_enqueue_lets_the_workers_build(celery_worker):
+def test_enqueue_lets_the_workers_build(celery_worker, wait_for):
     study = store()
 
     assert run("--enqueue") == "1 studies: 1 queued.\n"

@@ -6,7 +6,6 @@ import io
 import json
 
 import pytest
-from conftest import wait_for
 from dicom_data import ct_series, to_bytes
 
 from archive import caches, intake, tasks
@@ -28,7 +27,7 @@ def receive(datasets):
     return Study.objects.get(study_instance_uid=datasets[0].StudyInstanceUID)
 
 
-def ready(study: Study, instances: int):
+def ready(wait_for, study: Study, instances: int):
     def check():
         study.refresh_from_db()
         return study.cache_state == "ready" and _stored_count(study) == instances
@@ -49,11 +48,11 @@ def worker_log(tmp_path_factory) -> str:
     return "".join(path.read_text() for path in logs)
 
 
-def test_worker_builds_caches_after_ingest(celery_worker):
+def test_worker_builds_caches_after_ingest(celery_worker, wait_for):
     datasets = ct_series(4, rows=64, columns=64)
     study = receive(datasets)
 
-    ready(study, 4)
+    ready(wait_for, study, 4)
 
     assert Instance.objects.filter(series__study=study, metadata__isnull=True).count() == 0
     series = Series.objects.get(study=study)
@@ -65,19 +64,19 @@ def test_worker_builds_caches_after_ingest(celery_worker):
     assert doc["studies"][0]["PatientName"] == "Doe^Jane"
 
 
-def test_new_instance_rebuilds_with_new_count(celery_worker):
+def test_new_instance_rebuilds_with_new_count(celery_worker, wait_for):
     datasets = ct_series(3, rows=64, columns=64)
     study = receive(datasets[:2])
-    ready(study, 2)
+    ready(wait_for, study, 2)
 
     receive(datasets[2:])
 
-    ready(study, 3)
+    ready(wait_for, study, 3)
     doc = json.loads(gzip.decompress(bytes(study.ohif_json)))
     assert doc["studies"][0]["NumInstances"] == 3
 
 
-def test_task_for_a_deleted_study_ends_quietly(celery_worker, tmp_path_factory, settings):
+def test_task_for_a_deleted_study_ends_quietly(celery_worker, wait_for, tmp_path_factory, settings):
     settings.CACHE_BUILD_DELAY = 1  # the study is gone before the worker gets to it
     study = receive(ct_series(1, rows=16, columns=16))
     pk, generation = study.pk, study.generation
@@ -92,15 +91,15 @@ def test_task_for_a_deleted_study_ends_quietly(celery_worker, tmp_path_factory, 
     assert line.endswith("'deleted'")
     # The worker is still serving: the next study is built.
     later = receive(ct_series(2, rows=16, columns=16))
-    ready(later, 2)
+    ready(wait_for, later, 2)
 
 
-def test_preload_off_builds_nothing_until_first_request(celery_worker, settings):
+def test_preload_off_builds_nothing_until_first_request(celery_worker, wait_for, settings):
     settings.PRELOAD = False
     lazy = receive(ct_series(2, rows=16, columns=16))
     settings.PRELOAD = True
     sentinel = receive(ct_series(1, rows=16, columns=16))
-    ready(sentinel, 1)  # the worker has been through the queue
+    ready(wait_for, sentinel, 1)  # the worker has been through the queue
 
     lazy.refresh_from_db()
     assert lazy.cache_state == "pending" and lazy.ohif_json is None
