@@ -3,8 +3,9 @@
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.contrib import auth
+from django.contrib import admin, auth
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
 from django.db import connection
 from django.http import HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
@@ -56,6 +57,15 @@ def logout(request):
     target = oidc.provider_logout_url(request)
     auth.logout(request)
     return redirect(target)
+
+
+def admin_login(request):
+    """The Django admin's login, routed ahead of it: anonymous visitors use the site's login
+    page (local or single sign-on, so provider admins get in too); a signed-in user who is not
+    staff gets the admin's own "not authorised" page, which also breaks any redirect loop."""
+    if request.user.is_authenticated:
+        return admin.site.login(request)
+    return redirect_to_login(request.GET.get("next") or reverse("admin:index"))
 
 
 def logged_out(request):

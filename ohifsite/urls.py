@@ -3,10 +3,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import healthz
+from accounts.views import admin_login, healthz
 from archive.dicomweb.wadouri import RetrieveWadoUri
 
 urlpatterns = [
+    path("admin/login/", admin_login, name="admin_login"),  # the site's login page first
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),

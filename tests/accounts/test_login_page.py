@@ -82,3 +82,20 @@ def test_healthz_reports_the_database():
     response = Client().get("/healthz")
 
     assert response.json() == {"status": "ok"}
+
+
+def test_admin_login_uses_the_site_login_page():
+    response = Client().get("/admin/login/?next=/admin/accounts/apitoken/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/admin/accounts/apitoken/"
+
+
+def test_signed_in_non_staff_user_gets_the_admin_explanation_not_a_loop(django_user_model):
+    client = Client()
+    client.force_login(django_user_model.objects.create_user("rita", password="unused-pw"))
+
+    page = client.get("/admin/", follow=True)
+
+    assert page.status_code == 200
+    assert "not authorized" in page.content.decode()
