@@ -62,6 +62,11 @@ class Study(models.Model):
             models.Index(
                 fields=["patient_id"], name="study_pid_prefix", opclasses=["varchar_pattern_ops"]
             ),
+            # Other QIDO-RS keys that can be selective; wildcard searches on text use the
+            # pg_trgm indexes of migration 0003 (PostgreSQL).
+            models.Index(fields=["patient_birth_date"], name="study_birth_date"),
+            models.Index(fields=["study_id"], name="study_study_id"),
+            models.Index(fields=["study_description"], name="study_description_idx"),
         ]
 
     def __str__(self):
@@ -126,6 +131,9 @@ class Series(models.Model):
             models.Index(fields=["study", "series_number"]),
             # ModalitiesInStudy matching: EXISTS (series of this study with one of the modalities)
             models.Index(fields=["study", "modality"], name="series_study_modality"),
+            # Searches for series across studies: QIDO-RS order, and SeriesDate matching.
+            models.Index(fields=["series_number", "id"], name="series_qido_order"),
+            models.Index(fields=["series_date"], name="series_date_idx"),
         ]
 
     def __str__(self):
@@ -162,7 +170,11 @@ class Instance(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["series", "instance_number"])]
+        indexes = [
+            models.Index(fields=["series", "instance_number"]),
+            # Searches for instances across series (QIDO-RS order).
+            models.Index(fields=["instance_number", "id"], name="instance_qido_order"),
+        ]
 
     def __str__(self):
         return self.sop_instance_uid
