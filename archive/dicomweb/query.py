@@ -97,6 +97,7 @@ DATE_TIME_PAIRS = {
     "ContentDate": "ContentTime",
     "PerformedProcedureStepStartDate": "PerformedProcedureStepStartTime",
 }
+DATE_OF_TIME = {time: date for date, time in DATE_TIME_PAIRS.items()}
 TEXT_LISTS = {"UI", "CS"}  # VRs whose values may be given as a list
 NUMBERS = {"IS", "US", "UL", "SS", "SL"}
 MAX_OFFSET = 2**31 - 1
@@ -112,7 +113,7 @@ _TAG = re.compile(r"[0-9A-Fa-f]{8}")
 @dataclass(frozen=True)
 class Match:
     attribute: Attribute
-    kind: str  # "exact", "list", "wildcard", "range", "fuzzy"
+    kind: str  # "exact", "list", "wildcard", "range", "span" (one TM value), "fuzzy"
     values: tuple
 
 
@@ -203,16 +204,13 @@ class QidoQuery:
             condition &= Q(
                 **{_path("series_instance_uid", Level.SERIES, self.level): self.series_instance_uid}
             )
-        by_keyword = {match.attribute.keyword: match for match in self.matches}
+        ranges = {m.attribute.keyword: m for m in self.matches if m.kind == "range"}
         for match in self.matches:
             keyword = match.attribute.keyword
-            time_match = by_keyword.get(DATE_TIME_PAIRS.get(keyword, ""))
-            date_keyword = next((d for d, t in DATE_TIME_PAIRS.items() if t == keyword), "")
-            date_match = by_keyword.get(date_keyword)
-            if match.kind == "range" and time_match and time_match.kind == "range":
-                condition &= _datetime_range(match, time_match, self.level)
-            elif match.kind == "range" and date_match and date_match.kind == "range":
-                continue  # matched with its date above
+            if keyword in ranges and DATE_TIME_PAIRS.get(keyword) in ranges:
+                condition &= _datetime_range(match, ranges[DATE_TIME_PAIRS[keyword]], self.level)
+            elif keyword in ranges and DATE_OF_TIME.get(keyword) in ranges:
+                continue  # matched together with its date, above
             else:
                 condition &= _condition(match, self.level)
         return condition
@@ -331,7 +329,7 @@ def _parse_range(key: str, attribute: Attribute, value: str) -> Match:
     if not dash:
         if attribute.vr == "DA":
             return Match(attribute, "exact", (value,))
-        return Match(attribute, "range", (value, value))
+        return Match(attribute, "span", (value, value))  # a partial time: a range, unpaired
     if attribute.vr == "DA" and low and high and low > high:
         # (A time range may end before it starts: with a date range it spans midnight.)
         raise QueryError(key, f"range {value!r} ends before it starts")

@@ -195,6 +195,8 @@ def test_date_and_time_ranges_together_are_one_datetime_range():
 
     result = found({"StudyDate": "20240101-20240103", "StudyTime": "220000-060000"})
     assert result == uids(early_last_day, middle_day, late_first_day)
+    # One time (not a range) with a date range: that time of day, on any of the days.
+    assert found({"StudyDate": "20240101-20240103", "StudyTime": "05"}) == uids(early_last_day)
 
 
 @pytest.mark.django_db
