@@ -35,18 +35,6 @@ def staff_with_role(role: str) -> User:
     return user
 
 
-def log_in(client, username: str, password: str = "pw"):
-    """Through the admin's login form, as a person does."""
-    response = client.post(reverse("admin:login"), {"username": username, "password": password})
-    assert response.status_code == 302, response.content.decode()[-500:]
-    return client
-
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    return log_in(client, admin_user.username, "password")
-
-
 def changelist(client, model: str, **params) -> str:
     response = client.get(reverse(f"admin:archive_{model}_changelist"), params)
     assert response.status_code == 200
@@ -185,7 +173,7 @@ def test_delete_series_refreshes_the_study(
 
 def test_reader_sees_but_cannot_delete(client, archive):
     smith, _ = archive
-    log_in(client, staff_with_role("reader").username)
+    client.force_login(staff_with_role("reader"))
     assert "Smith^John" in changelist(client, "study")
     url = reverse("admin:archive_study_delete", args=[smith.pk])
     assert client.post(url, {"post": "yes"}).status_code == 403
@@ -194,14 +182,14 @@ def test_reader_sees_but_cannot_delete(client, archive):
 
 def test_archive_admin_role_can_delete(client, archive):
     smith, _ = archive
-    log_in(client, staff_with_role("admin").username)
+    client.force_login(staff_with_role("admin"))
     url = reverse("admin:archive_study_delete", args=[smith.pk])
     assert client.post(url, {"post": "yes"}).status_code == 302
     assert not Study.objects.filter(pk=smith.pk).exists()
 
 
 def test_staff_without_a_role_sees_nothing(client, archive):
-    log_in(client, User.objects.create_user("nobody", password="pw", is_staff=True).username)
+    client.force_login(User.objects.create_user("nobody", password="pw", is_staff=True))
     response = client.get(reverse("admin:archive_study_changelist"))
     assert response.status_code == 403
 
