@@ -148,6 +148,8 @@ def _element(vr: str, value) -> dict:
 
 
 def _person_name(text: str) -> dict:
+    if "=" not in text:
+        return {"Alphabetic": text}
     groups = text.split("=")
     names = ("Alphabetic", "Ideographic", "Phonetic")
     return {name: group for name, group in zip(names, groups, strict=False) if group}

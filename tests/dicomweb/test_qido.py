@@ -161,6 +161,19 @@ def test_names_in_other_character_sets_come_back_as_utf8(admin_client, db):
     assert "Müller".encode() in response.content
 
 
+def test_person_name_groups_are_split(admin_client, db):
+    store(mr_slice(0, patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう", patient_id="J1"))
+
+    (study,) = admin_client.get("/dicom-web/studies?PatientID=J1").json()
+    assert value(study, "00100010") == {
+        "Alphabetic": "Yamada^Tarou",
+        "Ideographic": "山田^太郎",
+        "Phonetic": "やまだ^たろう",
+    }
+    fuzzy = admin_client.get("/dicom-web/studies?PatientName=山田&fuzzymatching=true").json()
+    assert [value(s, "00100020") for s in fuzzy] == ["J1"]
+
+
 def test_limit_offset_and_warning_header(admin_client, archive):
     first = admin_client.get("/dicom-web/studies?limit=2")
     rest = admin_client.get("/dicom-web/studies?limit=2&offset=2")
