@@ -96,10 +96,18 @@ def series_metadata(series: Series) -> bytes:
 
 def instance_metadata(instance: Instance) -> dict:
     """The instance's DICOM JSON (BulkDataURIs with BASE_PLACEHOLDER), extracted if missing."""
-    metadata = Instance.objects.filter(pk=instance.pk).values_list("metadata", flat=True).first()
+    row = Instance.objects.filter(pk=instance.pk)
+    # A second pass only if the file was replaced while the first one parsed it.
+    for _ in range(2):
+        metadata = row.values_list("metadata", flat=True).first()
+        if metadata is not None:
+            return metadata
+        if not row.exists():
+            break
+        extract(row)
+    metadata = row.values_list("metadata", flat=True).first()
     if metadata is None:
-        extract(Instance.objects.filter(pk=instance.pk))
-        metadata = Instance.objects.filter(pk=instance.pk).values_list("metadata", flat=True)[0]
+        raise Instance.DoesNotExist(f"instance {instance.sop_instance_uid} is gone or replaced")
     return metadata
 
 

@@ -198,3 +198,18 @@ def test_expand_escapes_for_json():
     document = gzip.compress(json.dumps({"u": "$DICOMWEB_BASE$/x"}).encode())
     out = caches.expand(document, caches.BASE_PLACEHOLDER, 'http://h/"q"\\é')
     assert json.loads(out) == {"u": 'http://h/"q"\\é/x'}
+
+
+@pytest.mark.django_db
+def test_readers_of_deleted_rows_raise_does_not_exist():
+    ds = ct_slice(rows=8, columns=8)
+    store(ds)
+    instance = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+    series, study = instance.series, instance.series.study
+    Study.objects.filter(pk=study.pk).delete()
+    with pytest.raises(Instance.DoesNotExist):
+        caches.instance_metadata(instance)
+    with pytest.raises(Series.DoesNotExist):
+        caches.series_metadata(series)
+    with pytest.raises(Study.DoesNotExist):
+        caches.study_ohif_json(study)
