@@ -13,7 +13,6 @@ from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
-from django.utils.http import urlencode
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 from rest_framework.decorators import api_view, permission_classes, renderer_classes
@@ -86,12 +85,14 @@ def _uid_list(text: str) -> list[str]:
 
 
 def _viewer_url(request, link: str) -> str | None:
-    """OHIF's route for the DICOM JSON data source named ``dicomjson`` (viewerconfig)."""
+    """OHIF showing the document at ``link`` through the enabled DICOM JSON data source
+    (``viewerconfig.links``, which knows the data sources); None without the viewer app."""
     try:
-        viewer = reverse("viewerconfig:asset", kwargs={"path": "viewer/dicomjson"})
-    except NoReverseMatch:
+        from viewerconfig.links import document_viewer_url
+
+        return request.build_absolute_uri(document_viewer_url(link))
+    except (ImportError, NoReverseMatch):
         return None
-    return request.build_absolute_uri(f"{viewer}?{urlencode({'url': link})}")
 
 
 def _joined(documents: list[bytes]) -> bytes:

@@ -44,14 +44,14 @@ def reader_session(reader, live_server):
 
 
 def test_link_serves_the_study_without_cookies(
-    dicomweb_session, dicomweb_url, live_server, admin_client
+    dicomweb_session, dicomweb_url, live_server, admin_client, settings
 ):
     datasets = ct_series(3, rows=16, columns=16, patient_name="Link^Test")
     study_uid = store(datasets)
 
     answer = link_for(dicomweb_session, dicomweb_url, study_uid)
     assert answer["url"].startswith(f"{dicomweb_url}/ohif-dicom-json/")
-    assert answer["expires_in"] == 600
+    assert answer["expires_in"] == settings.DICOMJSON_LINK_MAX_AGE
     response = without_cookies(answer["url"])
 
     assert response.status_code == 200, response.text
