@@ -52,7 +52,8 @@ def store_instances(request, study=None):
         request._stream = chunked  # DRF parses request._stream; see parsers.chunked_body
     parts = request.data
     if not isinstance(parts, SpooledParts):  # no body at all: DRF did not call a parser
-        if (request.content_type or "").split(";")[0].strip().lower() in ("multipart/related",):
+        media_type = (request.content_type or "").split(";")[0].strip().lower()
+        if media_type in (MultipartRelatedParser.media_type, DicomParser.media_type):
             raise ParseError("the request body is empty")
         raise UnsupportedMediaType(request.content_type or "(none)")
     outcomes = stow_response.store(parts, study)

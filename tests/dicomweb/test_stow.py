@@ -236,6 +236,12 @@ def test_wrong_media_type_is_415(api, content_type):
     assert stored_state() == before
 
 
+def test_empty_dicom_body_is_400(api):
+    response = api.post(f"{BASE}/studies", headers={"Content-Type": "application/dicom"})
+    assert response.status_code == 400
+    assert "empty" in response.json()["detail"]
+
+
 def test_no_content_type_is_415(api):
     response = api.post(f"{BASE}/studies")
     assert response.status_code == 415
