@@ -221,3 +221,22 @@ __all__ = [
     "uid",
     "pydicom",
 ]
+
+
+def ct_blocks_series(count: int, *, size=128, blocks=8, **kw) -> list[Dataset]:
+    """A CT series whose slices are ``blocks`` x ``blocks`` tiles of distinct HU values inside
+    the default window (WC 40 / WW 400), in a different order per slice: a viewer showing the
+    right slice, unsaturated, can be checked tile by tile against pydicom's decoding."""
+    kw.setdefault("study_uid", uid())
+    kw.setdefault("series_uid", uid())
+    kw.setdefault("series_description", "Blocks")
+    levels = np.linspace(-150, 230, blocks * blocks).round().astype(np.int16)
+    tile = size // blocks
+    series = []
+    for index in range(count):
+        ds = ct_slice(index, rows=size, columns=size, **kw)
+        order = np.random.default_rng(1000 + index).permutation(levels).reshape(blocks, blocks)
+        hu = np.kron(order, np.ones((tile, tile), dtype=np.int16))
+        _pixels(ds, (hu + 1024).astype(np.uint16))
+        series.append(ds)
+    return series

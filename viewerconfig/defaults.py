@@ -3,16 +3,15 @@ through DICOM JSON. Created after ``migrate`` only when there are no data source
 ``django.contrib.sites`` creates example.com, so an admin's deletions are respected.
 """
 
+from django.apps import apps as global_apps
 from django.db import DEFAULT_DB_ALIAS
 
 ARCHIVE_SOURCE = "dicomweb"
 ARCHIVE_JSON_SOURCE = "dicomjson"
 
 
-def create_default_data_sources(app_config, using=DEFAULT_DB_ALIAS, apps=None, **kwargs):
-    """post_migrate receiver; idempotent (checks before creating)."""
-    if apps is None:
-        return
+def create_default_data_sources(app_config, using=DEFAULT_DB_ALIAS, apps=global_apps, **kwargs):
+    """post_migrate receiver (also sent by ``flush``, without ``apps``); idempotent."""
     try:
         DataSource = apps.get_model("viewerconfig", "DataSource")
     except LookupError:
