@@ -40,7 +40,8 @@ VIEWPORT_JS = """(points) => {
   const ratio = window.devicePixelRatio || 1;
   const samples = points.map(([i, j]) => {
     const [x, y] = viewport.worldToCanvas(image.imageData.indexToWorld([i, j, 0]));
-    return Array.from(context.getImageData(Math.round(x * ratio), Math.round(y * ratio), 1, 1).data);
+    const pixel = context.getImageData(Math.round(x * ratio), Math.round(y * ratio), 1, 1);
+    return Array.from(pixel.data);
   });
   const voi = viewport.getProperties ? viewport.getProperties().voiRange : null;
   return {imageId, voi: voi || null, dims: image.dimensions, samples};
