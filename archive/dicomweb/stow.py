@@ -6,7 +6,6 @@ Thin adapters: the parsers spool the body, ``stow_response`` stores and answers,
 """
 
 from django.conf import settings
-from django.urls import reverse
 from rest_framework.decorators import (
     api_view,
     parser_classes,
@@ -18,10 +17,12 @@ from rest_framework.response import Response
 
 from accounts.permissions import IsArchiveAdmin, IsUploader
 
+from .. import deletion
 from ..models import Series, Study
 from ..uids import is_valid_uid
 from . import parsers, stow_response
 from .parsers import DicomParser, MultipartRelatedParser, SpooledParts
+from .qido import dicomweb_base
 from .renderers import DicomJsonRenderer, PlainJsonRenderer
 
 # Key Object Selection rejection titles (PS3.16 CID 7011) a reject call may name; OHIF sends
@@ -32,12 +33,6 @@ REJECTION_CODES = {
     "113038^DCM": "Incorrect Modality Worklist Entry",
     "113039^DCM": "Data Retention Policy Expired",
 }
-
-
-def dicomweb_base(request) -> str:
-    """The absolute DICOMweb root of this request (scheme, host and sub-path as the client
-    sees them), for RetrieveURLs."""
-    return request.build_absolute_uri(reverse("studies")).removesuffix("/studies")
 
 
 @api_view(["POST"])
@@ -66,8 +61,6 @@ def store_instances(request, study=None):
 @api_view(["DELETE"])
 @permission_classes([IsArchiveAdmin])
 def delete_study(request, study):
-    from .. import deletion
-
     deletion.delete_study(_study(study))
     return Response(status=204)
 
@@ -75,8 +68,6 @@ def delete_study(request, study):
 @api_view(["DELETE"])
 @permission_classes([IsArchiveAdmin])
 def delete_series(request, study, series):
-    from .. import deletion
-
     deletion.delete_series(_series(study, series))
     return Response(status=204)
 
@@ -86,8 +77,6 @@ def delete_series(request, study, series):
 def reject_series(request, study, series, code):
     """OHIF's ``POST .../series/{series}/reject/113001%5EDCM`` (dcm4chee's IOCM call): the
     series is deleted, as with DELETE; 204 as OHIF expects."""
-    from .. import deletion
-
     if not settings.DICOMWEB_ALLOW_REJECT:
         raise PermissionDenied("rejecting series is turned off (DICOMWEB_ALLOW_REJECT)")
     if code not in REJECTION_CODES:

@@ -333,3 +333,25 @@ def test_browser_session_same_origin(admin_client, live_server, dicomweb_url):
     )
     assert cross_site.status_code == 403
     assert Instance.objects.count() == 1
+
+
+def test_retrieve_urls_behind_a_proxy_under_a_sub_path(api, settings):
+    """RetrieveURLs name the host and sub-path the client used (X-Forwarded-Host, SCRIPT_NAME)."""
+    settings.USE_X_FORWARDED_HOST = True
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "pacs.example.org"]
+    ds = ct_slice(rows=16, columns=16)
+    data = body([to_bytes(ds)])
+    response = api.client.generic(
+        "POST",
+        "/dicom-web/studies",
+        data,
+        content_type=DICOM.format(b="stow-test-boundary"),
+        SCRIPT_NAME="/pacs",
+        HTTP_X_FORWARDED_HOST="pacs.example.org",
+        **api.extra,
+    )
+    assert response.status_code == 200, response.content
+    root = "http://pacs.example.org/pacs/dicom-web"
+    answer = response.json()
+    assert value(answer[RETRIEVE_URL]) == f"{root}/studies/{ds.StudyInstanceUID}"
+    assert value(items(answer, REFERENCED)[0][RETRIEVE_URL]).startswith(f"{root}/studies/")
