@@ -24,6 +24,9 @@ LAST_NAMES = ["Smith", "Jones", "Garcia", "Muller", "Rossi", "Dubois", "Nowak", 
 LAST_NAMES += ["Tanaka", "Olsen", "Novak", "Horvat", "Ivanov", "Haddad", "Cohen", "Singh"]
 FIRST_NAMES = ["Anna", "Ben", "Chloe", "David", "Eva", "Felix", "Greta", "Hugo", "Ines", "Jan"]
 MODALITIES = ["CT", "MR", "PT", "CR", "US", "DX", "MG", "NM"]
+# Tiny studies go 200 to a folder, so that a benchmark can load the first folder (about 200
+# studies) and the rest later.
+TINY_PER_FOLDER = 200
 
 
 def _materialize(name: str, write) -> Path:
@@ -63,22 +66,24 @@ def ct(count: int = 2000, size: int = 512, per_series: int = 100) -> Path:
 
 
 def tiny_studies(count: int, size: int = 8) -> Path:
-    """``count`` studies of one tiny instance each, patients, dates and modalities varied, for
-    QIDO at scale (Orthanc can only index real instances)."""
+    """``count`` studies of one tiny instance each, for QIDO at scale (Orthanc can only index
+    real instances). Study i has ``study_attributes(i)`` and modality ``tiny_modality(i)``."""
 
     def write(folder: Path) -> None:
         pixels = np.zeros((size, size), dtype=np.uint16)
         for i in range(count):
             attrs = study_attributes(i)
-            ds = dicom_data._base(
-                "1.2.840.10008.5.1.4.1.1.7", modality=MODALITIES[i % len(MODALITIES)], **attrs
-            )
+            ds = dicom_data._base("1.2.840.10008.5.1.4.1.1.7", modality=tiny_modality(i), **attrs)
             dicom_data._pixels(ds, pixels)
-            sub = folder / f"{i // 1000:03d}"
+            sub = folder / f"{i // TINY_PER_FOLDER:03d}"
             sub.mkdir(exist_ok=True)
             (sub / f"{i:06d}.dcm").write_bytes(dicom_data.to_bytes(ds))
 
     return _materialize(f"tiny-{count}x{size}", write)
+
+
+def tiny_modality(n: int) -> str:
+    return MODALITIES[n % len(MODALITIES)]
 
 
 def study_attributes(n: int) -> dict:

@@ -16,11 +16,8 @@ figure is checked: all instances indexed on both sides. Not part of the test sui
 import argparse
 import platform
 import sys
-import threading
 import time
 from pathlib import Path
-
-import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -53,8 +50,6 @@ def bench_ours(files: list[Path], size: int, args) -> dict:
     code = export_commit(args.commit) if args.commit else ROOT
     with Archive(args.database_url, args.broker_url, keep=args.keep, code=code) as archive:
         archive.setup_django()
-        from django.db.models import F
-
         from archive.models import Instance, Study
 
         archive.migrate()
@@ -76,14 +71,7 @@ def bench_ours(files: list[Path], size: int, args) -> dict:
         studies = Study.objects.count()
         archive.start_worker(args.worker_concurrency)
         started = time.monotonic()
-        deadline = started + args.cache_timeout
-        ready = failed = 0
-        while time.monotonic() < deadline:
-            ready = Study.objects.filter(cache_generation=F("generation")).count()
-            failed = Study.objects.exclude(cache_error="").count()
-            if ready == studies or archive.processes["worker"].poll() is not None:
-                break
-            time.sleep(0.25)
+        ready = archive.wait_for_caches(args.cache_timeout)
         caches = time.monotonic() - started
         worker_peak = archive.peak_rss_mb("worker")
         if ready == studies:
@@ -94,8 +82,8 @@ def bench_ours(files: list[Path], size: int, args) -> dict:
             )
         else:
             print(
-                f"ours     caches NOT READY: {ready} of {studies} studies after {caches:.0f} s"
-                f" ({failed} with an error); see {archive.log_path('worker')}"
+                f"ours     caches NOT READY: {ready} of {studies} studies after {caches:.0f} s;"
+                f" see {archive.log_path('worker')}"
             )
         return {"seconds": seconds, "again": again, "caches": caches if ready == studies else None}
 
@@ -103,31 +91,10 @@ def bench_ours(files: list[Path], size: int, args) -> dict:
 def bench_orthanc(files: list[Path], size: int, args) -> dict:
     with Orthanc(sync_storage=not args.orthanc_no_sync) as orthanc:
         print(f"         ({orthanc.version()}, SyncStorageArea {not args.orthanc_no_sync})")
-        queue = iter(files)
-        lock = threading.Lock()
-        failures: list[str] = []
-
-        def client() -> None:
-            session = requests.Session()
-            while True:
-                with lock:
-                    path = next(queue, None)
-                if path is None:
-                    return
-                answer = session.post(orthanc.url + "/instances", data=path.read_bytes())
-                if answer.status_code != 200 or answer.json().get("Status") != "Success":
-                    failures.append(f"{path}: {answer.status_code} {answer.text[:200]}")
-
-        started = time.monotonic()
-        threads = [threading.Thread(target=client) for _ in range(args.orthanc_clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.monotonic() - started
+        seconds = orthanc.upload(files, args.orthanc_clients)
         count = orthanc.statistics()["CountInstances"]
-        if failures or count != len(files):
-            sys.exit(f"Orthanc stored {count} of {len(files)}: {failures[:5]}")
+        if count != len(files):
+            sys.exit(f"Orthanc stored {count} of {len(files)}")
         print(
             f"orthanc  POST /instances x{args.orthanc_clients}  {rate(len(files), size, seconds)}"
             f"  {seconds:6.1f} s  peak {orthanc.peak_rss_mb():.0f} MB"

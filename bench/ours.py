@@ -109,6 +109,22 @@ class Archive:
                 raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.1)
 
+    def wait_for_caches(self, timeout: float) -> int:
+        """Wait until every study's caches are built (or the worker died, or ``timeout``);
+        returns how many studies are ready."""
+        from django.db.models import F
+
+        from archive.models import Study
+
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = Study.objects.filter(cache_generation=F("generation")).count()
+            if ready == Study.objects.count() or time.monotonic() > deadline:
+                return ready
+            if "worker" in self.processes and self.processes["worker"].poll() is not None:
+                return ready
+            time.sleep(0.25)
+
     def start_web(self, workers: int = 2, threads: int = 4) -> str:
         port = free_port()
         self._start(

@@ -1,0 +1,214 @@
+"""DICOMweb benchmark: the same workload against this archive (gunicorn + Celery worker, started
+here on loopback) and Orthanc + its DICOMweb plugin (bench/orthanc.py), in the same run, on the
+same generated corpus. Prints each operation's median and p95 and the ratio ours/Orthanc of the
+medians (below 1.0: we are faster). Every answer is checked (status, media type, counts,
+bytes; bench/dicomweb_ops.py), so a broken server cannot look fast. Not part of the test suite.
+
+    .venv/bin/python bench/dicomweb.py --quick                         # a few minutes
+    .venv/bin/python bench/dicomweb.py --database-url postgres://postgres@127.0.0.1:5432/postgres \
+        --broker-url redis://127.0.0.1:6379/0                         # the full run
+
+Workload: STOW-RS batches of 20 CT instances 512x512 (1 and 4 clients); QIDO-RS study searches
+at about 200 and 12,000 studies (one tiny instance each, loaded into both), and at 100,000 study
+rows for this archive only (bench/qido_rows.py); the series of a study, the instances of a
+300-instance series; series and study metadata of a 300-slice 512x512 CT; every frame of it
+with 1 and 6 clients; WADO-URI of every instance with 1 and 6 clients. Our login is a session
+cookie, as the viewer's; Orthanc has no authentication.
+"""
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import corpus  # noqa: E402
+import dicomweb_ops as ops  # noqa: E402
+import timing  # noqa: E402
+from ingest import machine  # noqa: E402
+from orthanc import Orthanc  # noqa: E402
+from ours import ROOT, Archive, export_commit  # noqa: E402
+
+STOW_BATCH = 20
+
+
+def login(url: str) -> tuple[dict, dict]:
+    """Log in through the site's local login form; returns (cookies, headers for unsafe
+    methods: Django wants the CSRF token on a POST made with a session)."""
+    session = requests.Session()
+    page = url + "/accounts/login/?local=1"
+    session.get(page).raise_for_status()
+    answer = session.post(
+        page,
+        data={
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            "username": ops.USER,
+            "password": ops.PASSWORD,
+            "next": "/",
+        },
+        headers={"Referer": page},
+        allow_redirects=False,
+    )
+    if answer.status_code != 302 or "sessionid" not in session.cookies:
+        sys.exit(f"cannot log in to {page}: HTTP {answer.status_code}")
+    cookies = session.cookies.get_dict()
+    return cookies, {"X-CSRFToken": cookies["csrftoken"]}
+
+
+class Table:
+    """Prints one line per operation as it finishes, and keeps the ratios for the end."""
+
+    def __init__(self):
+        self.ratios: list[tuple[str, float]] = []
+        print(f"{'operation':46} {'ours median':>11} {'p95':>8} {'orthanc med':>11} {'p95':>8}"
+              f" {'ratio':>6}  throughput")  # fmt: skip
+
+    def row(self, name: str, ours: timing.Result, theirs: timing.Result | None) -> None:
+        def cell(result: timing.Result | None) -> str:
+            if result is None:
+                return f"{'-':>11} {'-':>8}"
+            if result.error:
+                return f"{'FAILED':>11} {'':>8}"
+            return f"{result.median_ms:9.1f}ms {result.p95_ms:6.1f}ms"
+
+        ratio = math.nan
+        if theirs and not ours.error and not theirs.error:
+            ratio = ours.median_ms / theirs.median_ms
+            self.ratios.append((name, ratio))
+        rates = ""
+        if ours.units > len(ours.latencies) or "clients" in name:
+            rates = f"ours {ours.per_second:.0f}/s"
+            if theirs and not theirs.error:
+                rates += f", orthanc {theirs.per_second:.0f}/s"
+        print(f"{name:46} {cell(ours)} {cell(theirs)} {ratio:6.2f}  {rates}", flush=True)
+        for side, result in (("ours", ours), ("orthanc", theirs)):
+            if result and result.error:
+                print(f"    {side} FAILED: {result.error}", flush=True)
+
+
+def measure(table: Table, servers: list, name: str, make, clients: int, budget: float) -> None:
+    results = [timing.run(make(server), clients, budget) for server in servers]
+    table.row(name, results[0], results[1] if len(results) > 1 else None)
+
+
+def load(archive: Archive, orthanc: Orthanc, folders: list[Path], preload: bool) -> str:
+    """The same files into both servers; returns a line saying how long each took."""
+    files = [f for folder in folders for f in corpus.files(folder)]
+    command = ["import_dicom", *map(str, folders), "--workers", "2", "--no-progress"]
+    ours, status, _, out = archive.manage(*command, PRELOAD="true" if preload else "false")
+    if status != 0:
+        sys.exit(f"import_dicom failed:\n{out}")
+    theirs = orthanc.upload(files, clients=4)
+    return f"loaded {len(files)}: ours {ours:.1f} s (import_dicom), Orthanc {theirs:.1f} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="~200 studies only, fewer repeats")
+    parser.add_argument("--database-url", default="", help="PostgreSQL server (default SQLite)")
+    parser.add_argument("--broker-url", default="", help="e.g. redis://127.0.0.1:6379/0")
+    parser.add_argument("--studies", type=int, default=12000, help="the large QIDO archive")
+    parser.add_argument("--ours-rows", type=int, default=100000, help="0: skip that step")
+    parser.add_argument("--slices", type=int, default=300, help="the CT series")
+    parser.add_argument("--budget", type=float, default=20, help="seconds per QIDO operation")
+    parser.add_argument("--commit", help="run this commit (git archive), not the working tree")
+    args = parser.parse_args()
+    repeats = 5 if args.quick else 20
+    stow_batches = (3, 6) if args.quick else (10, 20)
+    large = 0 if args.quick else args.studies
+
+    print(f"machine: {machine()}; load {Path('/proc/loadavg').read_text().split()[0]}")
+    stow_files = corpus.files(corpus.ct(STOW_BATCH * sum(stow_batches), 512, STOW_BATCH))
+    ct_files = corpus.files(corpus.ct(args.slices, 512, args.slices))
+    tiny = corpus.tiny_studies(max(large, corpus.TINY_PER_FOLDER))
+    tiny_folders = sorted(p for p in tiny.iterdir() if p.is_dir())
+    ct = ops.describe(ct_files)
+    database = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"ours: {database}, {args.broker_url.split(':')[0] or 'filesystem'} broker, "
+          f"gunicorn 2 workers x 4 threads, celery worker concurrency 2")  # fmt: skip
+
+    code = export_commit(args.commit) if args.commit else ROOT
+    with (
+        Archive(args.database_url, args.broker_url, code=code) as archive,
+        Orthanc() as orthanc,
+    ):
+        print(f"orthanc: {orthanc.version()}")
+        archive.setup_django()
+        archive.migrate()
+        from django.contrib.auth import get_user_model
+
+        get_user_model().objects.create_superuser(ops.USER, "", ops.PASSWORD)
+        archive.start_worker()
+        url = archive.start_web()
+        cookies, post_headers = login(url)
+        ours = ops.Server("ours", url + "/dicom-web", url + "/wado", cookies, post_headers)
+        theirs = ops.Server("orthanc", orthanc.dicomweb, orthanc.wado)
+        servers = [ours, theirs]
+        registry = ops.Registry()
+        table = Table()
+
+        batches = [stow_files[i : i + STOW_BATCH] for i in range(0, len(stow_files), STOW_BATCH)]
+        first, second = batches[: stow_batches[0]], batches[stow_batches[0] :]
+        for clients, chosen in ((1, first), (4, second)):
+            name = f"STOW {len(chosen)} x {STOW_BATCH} CT, {clients} clients"
+            measure(table, servers, name, ops.stow_op(chosen, clients), clients, 0)
+        for n in range(len(batches)):
+            registry.add(corpus.study_attributes(n), "CT")
+
+        print(load(archive, orthanc, [ct_files[0].parent], preload=True))
+        registry.add(corpus.study_attributes(0), "CT")
+        ready = archive.wait_for_caches(600)
+        print(f"ours: caches ready for {ready} studies")
+        print(load(archive, orthanc, tiny_folders[:1], preload=False))
+        for i in range(corpus.TINY_PER_FOLDER):
+            registry.add(corpus.study_attributes(i), corpus.tiny_modality(i))
+        frames_probe(theirs, ct[0])
+
+        qido_round(table, servers, registry, repeats, args.budget)
+        for name, make, clients in ops.ct_ops(ct):
+            measure(table, servers, name, make, clients, 0)
+
+        if large:
+            print(load(archive, orthanc, tiny_folders[1:], preload=False))
+            for i in range(corpus.TINY_PER_FOLDER, large):
+                registry.add(corpus.study_attributes(i), corpus.tiny_modality(i))
+            qido_round(table, servers, registry, repeats, args.budget)
+        if large and args.ours_rows > len(registry.studies):
+            import qido_rows
+
+            seconds = qido_rows.insert_studies(args.ours_rows - len(registry.studies), seed=7)
+            print(f"ours: {args.ours_rows} studies after inserting rows ({seconds:.0f} s)")
+            qido_round(table, [ours], None, repeats, args.budget)
+
+        print("ratio = ours median / orthanc median (below 1.00: ours faster)")
+        slower = [f"{name} ({ratio:.2f})" for name, ratio in table.ratios if ratio > 1]
+        print("slower than Orthanc: " + (", ".join(slower) if slower else "none"))
+        web, worker = archive.peak_rss_mb("web"), archive.peak_rss_mb("worker")
+        print(f"peak memory: ours web {web:.0f} MB, worker {worker:.0f} MB;"
+              f" orthanc {orthanc.peak_rss_mb():.0f} MB")  # fmt: skip
+
+
+def qido_round(table, servers, registry, repeats: int, budget: float) -> None:
+    count = len(registry.studies) if registry else "many"
+    print(f"-- QIDO-RS at {count} studies")
+    for name, make in ops.qido_ops(registry, repeats):
+        measure(table, servers, name, make, 1, budget)
+
+
+def frames_probe(orthanc: ops.Server, instance: ops.Instance) -> None:
+    """Orthanc's DICOMweb plugin before 1.8 may refuse OHIF's ``transfer-syntax=*``; ask it
+    for plain octet-stream then (the corpus is uncompressed, so the bytes are the same)."""
+    url = (
+        f"{orthanc.dicomweb}/studies/{instance.study}/series/{instance.series}"
+        f"/instances/{instance.sop}/frames/1"
+    )
+    if orthanc.get(url, accept=ops.OHIF_FRAMES_ACCEPT).status_code != 200:
+        orthanc.frames_accept = ops.PLAIN_FRAMES_ACCEPT
+        print("orthanc: refuses transfer-syntax=*; frames asked as plain octet-stream")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Timing and checking helpers for the HTTP benchmarks: run requests from N client threads,
+keep each latency, summarise as median / p95; split multipart/related answers."""
+
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class Invalid(Exception):
+    """A server's answer is wrong (status, media type, count or bytes)."""
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    wall: float = 0.0
+    error: str = ""
+    units: int = 0  # instances or frames moved, for a throughput figure
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.latencies) * 1000 if self.latencies else float("nan")
+
+    @property
+    def p95_ms(self) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))] * 1000
+
+    @property
+    def per_second(self) -> float:
+        return self.units / self.wall if self.wall else float("nan")
+
+
+def run(requests: list[Callable[[], int]], clients: int = 1, budget: float = 0.0) -> Result:
+    """Call every request from ``clients`` threads; each returns the units it moved and
+    raises ``Invalid`` on a wrong answer, which stops the run. With ``budget`` (seconds), stop
+    handing out requests once it is spent, after at least three."""
+    result = Result()
+    queue = iter(requests)
+    lock = threading.Lock()
+    started = time.monotonic()
+
+    def client() -> None:
+        while True:
+            with lock:
+                if result.error:
+                    return
+                spent = time.monotonic() - started
+                if budget and spent > budget and len(result.latencies) >= 3:
+                    return
+                request = next(queue, None)
+            if request is None:
+                return
+            t0 = time.perf_counter()
+            try:
+                units = request()
+            except Exception as exc:  # any failure marks the whole operation failed
+                with lock:
+                    result.error = result.error or f"{type(exc).__name__}: {exc}"[:300]
+                return
+            with lock:
+                result.latencies.append(time.perf_counter() - t0)
+                result.units += units
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.wall = time.monotonic() - started
+    return result
+
+
+def multipart_parts(content_type: str, body: bytes) -> list[tuple[dict, bytes]]:
+    """Split a multipart/related body into (headers, content) parts; Invalid if malformed."""
+    boundary = None
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "boundary":
+            boundary = value.strip('"').encode()
+    if not content_type.lower().startswith("multipart/related") or not boundary:
+        raise Invalid(f"not multipart/related with a boundary: {content_type!r}")
+    parts = []
+    chunks = body.split(b"--" + boundary)
+    if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+        raise Invalid("multipart body without its closing boundary")
+    for chunk in chunks[1:-1]:
+        head, sep, content = chunk.partition(b"\r\n\r\n")
+        if not sep:
+            raise Invalid("multipart part without CRLFCRLF")
+        headers = {}
+        for line in head.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name:
+                headers[name.strip().lower()] = value.strip()
+        parts.append((headers, content[:-2] if content.endswith(b"\r\n") else content))
+    return parts
+
+
+def multipart_body(parts: list[bytes], media_type: str = "application/dicom") -> tuple[str, bytes]:
+    """A multipart/related request body; returns (Content-Type, body)."""
+    boundary = "benchboundary7d2a9c"
+    chunks = []
+    for part in parts:
+        chunks += [f"--{boundary}\r\nContent-Type: {media_type}\r\n\r\n".encode(), part, b"\r\n"]
+    chunks.append(f"--{boundary}--\r\n".encode())
+    content_type = f'multipart/related; type="{media_type}"; boundary={boundary}'
+    return content_type, b"".join(chunks)
