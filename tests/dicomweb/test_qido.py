@@ -216,6 +216,17 @@ def test_includefield_all_on_instances_reads_the_stored_dicom_json(admin_client,
     assert "00540016" not in some
 
 
+def test_includefield_all_on_studies_returns_every_index_attribute(admin_client, archive):
+    (study,) = admin_client.get("/dicom-web/studies?PatientID=Q300&includefield=all").json()
+    (plain,) = admin_client.get("/dicom-web/studies?PatientID=Q300").json()
+
+    assert value(study, "00101030") == 70  # PatientWeight, DS as a number
+    assert value(study, "00101020") == 1.7  # PatientSize
+    assert study["00101010"] == {"vr": "AS"}  # PatientAge: empty, present without a Value
+    assert "00101030" not in plain
+    assert "00080060" not in study  # Modality: a series attribute
+
+
 def test_retrieve_url_behind_a_proxy_under_a_sub_path(admin_client, archive, settings):
     settings.USE_X_FORWARDED_HOST = True
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

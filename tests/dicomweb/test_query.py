@@ -253,3 +253,18 @@ def test_series_and_instances_match_on_their_own_and_study_attributes():
     assert found(
         {"PatientName": "jones*", "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2"}, Level.INSTANCE
     )[0].endswith(".1.1")
+
+
+@pytest.mark.django_db
+def test_wildcard_searches_have_trigram_indexes_on_postgresql():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("pg_trgm indexes exist on PostgreSQL only")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexdef LIKE '%gin_trgm_ops%'"
+        )
+        indexes = dict(cursor.fetchall())
+    assert {"study_pname_trgm", "study_pid_trgm", "study_accession_trgm"} <= set(indexes)
+    assert "(patient_name_key gin_trgm_ops)" in indexes["study_pname_trgm"]
