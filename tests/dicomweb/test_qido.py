@@ -82,6 +82,21 @@ def test_ohif_study_list_query(admin_client, archive, accept):
     assert "Warning" not in response
 
 
+def test_ohif_viewer_open_queries(admin_client, archive):
+    """Opening the viewer: the study header by UID, then the patient's other studies by MRN."""
+    uid = archive["smith"][0].StudyInstanceUID
+    header = admin_client.get(
+        f"/dicom-web/studies?StudyInstanceUID={uid}&limit=101&offset=0&fuzzymatching=false"
+        "&includefield=00081030,00080060",
+        HTTP_ACCEPT=DICOM_JSON,
+    ).json()
+    priors = admin_client.get("/dicom-web/studies?00100020=P100", HTTP_ACCEPT=DICOM_JSON).json()
+
+    assert [value(s, "0020000D") for s in header] == [uid]
+    assert value(header[0], "00081030") == "Chest CT"
+    assert [value(s, "0020000D") for s in priors] == [uid]
+
+
 def test_ohif_series_query(admin_client, archive):
     ct, _, mr = archive["smith"]
     url = f"/dicom-web/studies/{ct.StudyInstanceUID}/series?includefield=0008103E,00080021"
