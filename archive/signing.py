@@ -19,6 +19,8 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts import roles
 
+from .dicomweb.routing import absolute
+
 SALT = "archive.signing.dicomjson-link"
 
 
@@ -59,7 +61,7 @@ def read_token(token: str, max_age: int | None = None) -> Grant:
 def make_link(user, study_uids: Iterable[str], request) -> str:
     """Absolute URL of the DICOM JSON document of ``study_uids``, readable without cookies."""
     token = make_token(user, study_uids)
-    return request.build_absolute_uri(reverse("ohif_dicom_json", kwargs={"token": token}))
+    return absolute(request, reverse("ohif_dicom_json", kwargs={"token": token}))
 
 
 def _user_hash(user) -> str:

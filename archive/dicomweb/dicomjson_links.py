@@ -25,6 +25,7 @@ from accounts.permissions import IsReader
 from .. import caches, signing
 from ..models import Study
 from ..uids import is_valid_uid
+from .routing import absolute
 
 # Studies one link may name; the token travels in the URL.
 MAX_STUDIES_PER_LINK = 50
@@ -43,7 +44,7 @@ def ohif_dicom_json(request, token):
     studies = [found[uid] for uid in grant.study_uids if uid in found]
     if not studies:
         return _no_store(JsonResponse({"detail": "none of these studies is stored"}, status=404))
-    wado_uri_root = request.build_absolute_uri(reverse("wado"))
+    wado_uri_root = absolute(request, reverse("wado"))
     documents = [
         caches.expand(caches.study_ohif_json(study), caches.WADOURI_PLACEHOLDER, wado_uri_root)
         for study in studies
@@ -90,7 +91,7 @@ def _viewer_url(request, link: str) -> str | None:
     try:
         from viewerconfig.links import document_viewer_url
 
-        return request.build_absolute_uri(document_viewer_url(link))
+        return absolute(request, document_viewer_url(link))
     except (ImportError, NoReverseMatch):
         return None
 

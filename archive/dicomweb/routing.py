@@ -1,4 +1,4 @@
-"""One URL, several PS3.18 transactions told apart by HTTP method.
+"""One URL, several PS3.18 transactions told apart by HTTP method; absolute URLs of routes.
 
 ``/studies`` is Search for Studies on GET (qido.py) and Store Instances on POST (stow.py);
 ``/studies/{study}`` is retrieve, store or delete. Django resolves URLs without looking at
@@ -6,6 +6,7 @@ the method, so each shared route maps methods to the views of their own modules 
 """
 
 from django.http import HttpResponseNotAllowed
+from django.urls import get_script_prefix
 from django.views.decorators.csrf import csrf_exempt
 
 
@@ -27,3 +28,12 @@ def by_method(**views):
 
     dispatch.allowed_methods = allowed
     return dispatch
+
+
+def absolute(request, reversed_path: str) -> str:
+    """The absolute URL of a path from ``reverse()`` as the client reached this server: host
+    and scheme as Django trusts them, the sub-path taken from this request's own path (as
+    ``qido.dicomweb_base`` does), so it holds whether or not the script prefix was set."""
+    script = request.path[: len(request.path) - len(request.path_info)]
+    path = reversed_path.removeprefix(get_script_prefix().rstrip("/"))
+    return request.build_absolute_uri(script + path)

@@ -8,6 +8,8 @@ import pytest
 import requests
 from dicom_data import ct_series, multiframe, to_bytes
 from django.contrib.auth.models import Group, User
+from django.test import Client
+from stow_support import Api
 
 from archive import intake, signing
 
@@ -186,3 +188,23 @@ def test_deleted_study_is_404(dicomweb_session, dicomweb_url):
     url = link_for(dicomweb_session, dicomweb_url, study_uid)["url"]
     Study.objects.filter(study_instance_uid=study_uid).delete()
     assert without_cookies(url).status_code == 404
+
+
+def test_links_and_instance_urls_behind_a_proxy_under_a_sub_path(admin_user, settings):
+    settings.USE_X_FORWARDED_HOST = True
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "pacs.example.org"]
+    proxy = {"SCRIPT_NAME": "/pacs", "HTTP_X_FORWARDED_HOST": "pacs.example.org"}
+    study_uid = store(ct_series(1, rows=16, columns=16))
+    api = Api(admin_user.username)
+
+    answer = api.client.get(
+        f"/dicom-web/studies/{study_uid}/ohif-dicom-json-link", **proxy, **api.extra
+    ).json()
+    root = "http://pacs.example.org/pacs"
+    assert answer["url"].startswith(f"{root}/dicom-web/ohif-dicom-json/")
+    assert answer["viewer_url"].startswith(f"{root}/ohif/viewer/")
+
+    token_path = answer["url"].removeprefix(root)
+    document = Client().get(token_path, **proxy).json()  # a fresh client: no cookies
+    [instance] = document["studies"][0]["series"][0]["instances"]
+    assert instance["url"].startswith(f"dicomweb:{root}/wado?requestType=WADO")
