@@ -14,10 +14,11 @@ import time
 
 import numpy as np
 import pytest
-from dicom_data import ct_blocks_series, rgb_image, to_bytes
+from dicom_data import ct_blocks_series, mr_slice, rgb_image, to_bytes
 from django.urls import reverse
 
 from archive import intake
+from archive.models import Instance
 from viewerconfig import links
 from viewerconfig.models import DataSource
 
@@ -215,3 +216,18 @@ def test_wrong_study_shows_the_error_and_no_image(page, live_server, screenshot)
     skip_tour(page)
     screenshot(page, "error")
     assert page.evaluate(VIEWPORT_JS, BLOCK_CENTRES) is None
+
+
+def test_upload_button_stores_through_stow(page, live_server, screenshot, tmp_path):
+    """OHIF 3.13 shows Upload from dicomUploadEnabled alone (no customization needed) and
+    sends each file to the archive's STOW-RS."""
+    ds = mr_slice(patient_name="Uploaded^Una")
+    path = tmp_path / "upload.dcm"
+    path.write_bytes(to_bytes(ds))
+    open_viewer(page, live_server, links.study_list_url())
+    page.get_by_text("Upload").first.click()
+    page.locator("input[type=file]:not([webkitdirectory])").set_input_files(str(path))
+    page.get_by_text("1 file completed").wait_for(timeout=30_000)
+    screenshot(page, "upload")
+    stored = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+    assert stored.series.study.patient_name == "Uploaded^Una"
