@@ -50,7 +50,7 @@ def _search(request, level: Level, study: str | None = None, series: str | None 
         raise ParseError(str(exc)) from None
     page = search(query)
     headers = {}
-    if page.truncated or query.limit_clamped:
+    if page.truncated:  # (also when a limit over QIDO_MAX_LIMIT was clamped and cut results)
         headers["Warning"] = WARNING.format(host=request.get_host())
     return Response(qidojson.datasets(page.rows, query, dicomweb_base(request)), headers=headers)
 

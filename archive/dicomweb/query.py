@@ -126,7 +126,6 @@ class QidoQuery:
     limit: int = 100
     offset: int = 0
     fuzzy: bool = False
-    limit_clamped: bool = False  # the client asked for more than the server's maximum
     study_instance_uid: str | None = None  # fixed by the URL
     series_instance_uid: str | None = None
 
@@ -149,11 +148,8 @@ class QidoQuery:
             if key not in ("includefield",) and len(values) > 1:
                 raise QueryError(key, "given more than once")
         options = {}
-        limit = _count(params, "limit", maximum=None)
-        if limit == 0 or limit is None:
-            limit = max_limit
-        options["limit_clamped"] = limit > max_limit
-        options["limit"] = min(limit, max_limit)
+        # No limit (or 0) means the server's maximum; more than that is clamped to it.
+        options["limit"] = min(_count(params, "limit", maximum=None) or max_limit, max_limit)
         options["offset"] = _count(params, "offset", maximum=MAX_OFFSET) or 0
         fuzzy = params.get("fuzzymatching", ["false"])[0].strip().lower()
         if fuzzy not in ("true", "false", ""):

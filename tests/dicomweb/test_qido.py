@@ -206,6 +206,11 @@ def test_absurd_limit_is_clamped_with_a_warning(admin_client, archive, settings)
     assert len(response.json()) == 2
     assert "299" in response["Warning"]
 
+    settings.QIDO_MAX_LIMIT = 5  # clamped, but nothing cut: no warning
+    response = admin_client.get("/dicom-web/studies?limit=999999999")
+    assert len(response.json()) == 3
+    assert "Warning" not in response
+
 
 def test_includefield_all_on_instances_reads_the_stored_dicom_json(admin_client, archive):
     jones = archive["jones"][0]

@@ -85,7 +85,7 @@ def test_control_parameters():
         Level.STUDY,
         max_limit=1000,
     )
-    assert (query.limit, query.offset, query.fuzzy, query.limit_clamped) == (101, 100, True, False)
+    assert (query.limit, query.offset, query.fuzzy) == (101, 100, True)
     assert query.includefields == {"StudyDescription", "Modality", "PatientAge"}
     assert QidoQuery.from_params({"includefield": "all"}, Level.STUDY).include_all
 
@@ -93,7 +93,7 @@ def test_control_parameters():
 def test_limit_defaults_to_and_is_clamped_at_the_maximum():
     assert QidoQuery.from_params({}, Level.STUDY, max_limit=50).limit == 50
     clamped = QidoQuery.from_params({"limit": "100000"}, Level.STUDY, max_limit=50)
-    assert (clamped.limit, clamped.limit_clamped) == (50, True)
+    assert clamped.limit == 50
 
 
 @pytest.mark.parametrize(
