@@ -436,7 +436,7 @@ def _person_name(match: Match, attribute: Attribute, base: Level) -> Q:
         path, lookup = _path(attribute.field, attribute.level, base), "qido_ilike"
     if match.kind != "fuzzy":
         return Q(**{f"{path}__{lookup}": like_pattern(value)})
-    components = [like_pattern(part) for part in value.split("^")]
+    components = [like_pattern(part) for part in value.rstrip("^").split("^")]
     if len(components) > 1:
         return Q(**{f"{path}__{lookup}": "%^".join(components) + "%"})
     # One component: the start of any component of any name group (family, given, ...).

@@ -159,6 +159,7 @@ def test_fuzzy_matching_is_a_prefix_of_any_name_component():
         uids(smith, johnson)
     )
     assert found({"PatientName": "smi^jo", "fuzzymatching": "true"}) == uids(smith)
+    assert found({"PatientName": "smith^", "fuzzymatching": "true"}) == uids(smith)
     assert found({"PatientName": "smi", "fuzzymatching": "false"}) == []
 
 
