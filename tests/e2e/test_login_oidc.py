@@ -6,6 +6,7 @@ import pytest
 from dicom_data import ct_blocks_series
 from test_ohif_viewer import ingest, shows_ct, skip_tour
 
+from accounts.models import AccessEvent
 from viewerconfig import links
 
 pytestmark = [
@@ -57,3 +58,48 @@ def test_oidc_login_view_and_logout(anonymous_page, live_server, oidc_settings, 
     assert api.status == 401
     assert not viewer_after.startswith(live_server.url + "/ohif/viewer")
     assert page.locator("#password").count() == 1  # the provider asks for the password again
+
+
+def test_viewer_signs_in_by_itself_and_sends_bearer_tokens(
+    anonymous_page, live_server, oidc_settings, screenshot
+):
+    """OIDC in the viewer: an admin turns it on (ViewerSettings); OHIF sends the browser to the
+    provider, comes back with a token and sends it on every DICOMweb request; there is no
+    Django session at all."""
+    from oidc.provider import VIEWER_CLIENT_ID
+
+    from viewerconfig.models import ViewerSettings
+
+    viewer = ViewerSettings.load()
+    viewer.oidc_enabled = True
+    viewer.oidc_authority = oidc_settings.issuer
+    viewer.oidc_client_id = VIEWER_CLIENT_ID
+    viewer.oidc_scope = "openid profile email groups"
+    viewer.oidc_automatic_silent_renew = False
+    viewer.save()
+    page = anonymous_page
+    series = ct_blocks_series(4, patient_name="Token^Tia")
+    ingest(series)
+    dicomweb = []
+    page.on(
+        "request",
+        lambda r: (
+            dicomweb.append(r.headers.get("authorization", "")) if "/dicom-web/" in r.url else None
+        ),
+    )
+
+    page.goto(live_server.url + links.viewer_url(series[0].StudyInstanceUID))
+    page.wait_for_url(oidc_settings.issuer + "/interaction/**")
+    page.fill("#username", "alice")
+    page.fill("#password", "alice-pw")
+    page.click("#submit")
+    page.wait_for_url(live_server.url + "/ohif/viewer**", timeout=60_000)  # via /ohif/callback
+    shows_ct(page, series)
+    skip_tour(page)
+    screenshot(page, "viewer-oidc")
+
+    cookies = {c["name"] for c in page.context.cookies(live_server.url)}
+    assert "sessionid" not in cookies
+    assert dicomweb and all(h.startswith("Bearer ") for h in dicomweb)
+    # The opaque token was checked at the provider's userinfo and mapped to the reader role.
+    assert AccessEvent.objects.filter(username="alice", authenticated_by="oidc token").exists()

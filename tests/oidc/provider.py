@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 HERE = Path(__file__).resolve().parent
 CLIENT_ID, CLIENT_SECRET = "ohifsite", "ohifsite-test-secret"
+VIEWER_CLIENT_ID = "ohif-viewer"
 RESOURCE, AUDIENCE = "urn:ohifsite:dicomweb", "ohifsite-api"
 ACCOUNTS = {
     "alice": {"password": "alice-pw", "groups": ["reader"], "email": "alice@example.org"},
@@ -118,6 +119,15 @@ def oidc_provider(live_server, tmp_path_factory):
             "grant_types": ["authorization_code"],
             "response_types": ["code"],
             "token_endpoint_auth_method": "client_secret_post",
+        },
+        {
+            # OHIF signing in by itself (OIDC in the viewer): a public client with PKCE.
+            "client_id": VIEWER_CLIENT_ID,
+            "token_endpoint_auth_method": "none",
+            "redirect_uris": [f"{site}/ohif/callback", f"{site}/callback"],
+            "post_logout_redirect_uris": [f"{site}/ohif/", f"{site}/"],
+            "grant_types": ["authorization_code"],
+            "response_types": ["code"],
         },
         *(
             {
