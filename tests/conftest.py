@@ -38,6 +38,9 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
         db["TEST"]["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
     else:
         db["TEST"]["NAME"] = f"test_ohifsite_{os.getpid()}"
+        # The live server answers each request on its own thread; with persistent connections
+        # those threads leave sessions open and the test database cannot be dropped.
+        db["CONN_MAX_AGE"] = 0
 
 
 @pytest.fixture(scope="session", autouse=True)
