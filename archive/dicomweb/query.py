@@ -108,6 +108,7 @@ _TIME = re.compile(r"([0-9]{2})(?:([0-9]{2})(?:([0-9]{2})(?:\.([0-9]{1,6}))?)?)?
 _INTEGER = re.compile(r"-?[0-9]{1,10}")
 _COUNT = re.compile(r"[0-9]{1,12}")
 _TAG = re.compile(r"[0-9A-Fa-f]{8}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,9 @@ class QidoQuery:
         for key, values in params.items():
             if key not in ("includefield",) and len(values) > 1:
                 raise QueryError(key, "given more than once")
+            if any(_CONTROL.search(value) for value in values):
+                # (PostgreSQL refuses NUL in text; no DICOM value has control characters.)
+                raise QueryError(key, "contains control characters")
         options = {}
         # No limit (or 0) means the server's maximum; more than that is clamped to it.
         options["limit"] = min(_count(params, "limit", maximum=None) or max_limit, max_limit)

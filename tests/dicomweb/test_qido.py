@@ -280,6 +280,8 @@ def test_head_and_empty_results(admin_client, archive):
         ("/dicom-web/studies?includefield=Bogus", "includefield"),
         ("/dicom-web/studies?SOPInstanceUID=1.2", "SOPInstanceUID"),
         ("/dicom-web/studies?StudyInstanceUID=1.2.3;DROP", "StudyInstanceUID"),
+        ("/dicom-web/studies?PatientID=%00", "PatientID"),
+        ("/dicom-web/instances?PatientName=*%00*&fuzzymatching=true", "PatientName"),
         ("/dicom-web/series?StudyTime=99", "StudyTime"),
         ("/dicom-web/studies/1.2.abc/series", "study"),
         (f"/dicom-web/studies/{'1' * 65}/instances", "study"),
