@@ -4,10 +4,14 @@ standard defines (PS3.3 C.11.2.1.2), within JPEG's tolerance."""
 import io
 
 import numpy as np
+import pydicom
 import pytest
 from dicom_data import compressed, ct_series, ct_slice, multiframe, rgb_image
 from PIL import Image
+from pydicom.data import get_testdata_file
 from wado_support import instance_path, store
+
+from archive import intake
 
 
 def image(response) -> np.ndarray:
@@ -117,3 +121,13 @@ def test_rendered_of_unknown_instance_is_404(reader):
     response = reader.get(instance_path(ds) + "/rendered")
     assert response.status_code == 404
     assert "no instance" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_jpeg_baseline_ycbcr_renders_in_colour(reader):
+    path = get_testdata_file("SC_rgb_dcmtk_+eb+cy+np.dcm", download=False)
+    ds = pydicom.dcmread(path)
+    intake.receive_path(path)
+    got = image(reader.get(instance_path(ds) + "/rendered", HTTP_ACCEPT="image/png"))
+    assert got.shape == (100, 100, 3)
+    assert (got == ds.pixel_array).all()  # pydicom's RGB conversion of the YCbCr frame

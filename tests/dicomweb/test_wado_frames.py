@@ -3,10 +3,12 @@ pydicom's ``pixel_array`` of the original for Explicit VR Little Endian, with th
 and dicomweb-client really send."""
 
 import numpy as np
+import pydicom
 import pytest
 from dicom_data import compressed, ct_slice, multiframe
 from dicomweb_client.api import DICOMwebClient
-from pydicom.encaps import encapsulate
+from pydicom.data import get_testdata_file
+from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import get_decoder
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 from wado_support import (
@@ -18,7 +20,7 @@ from wado_support import (
     store,
 )
 
-from archive import frames
+from archive import frames, intake
 from archive.models import Instance
 
 ELE = "1.2.840.10008.1.2.1"
@@ -179,3 +181,35 @@ def _decode(payload: bytes, ds) -> np.ndarray:
         number_of_frames=1,
     )
     return array
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name",
+    [
+        "SC_rgb_jpeg_gdcm.dcm",  # JPEG lossless, RGB
+        "SC_rgb_dcmtk_+eb+cy+np.dcm",  # JPEG baseline, YBR_FULL_422: decoded to RGB
+        "SC_rgb_rle_2frame.dcm",  # RLE, two RGB frames
+        "MR_small_jpeg_ls_lossless.dcm",  # JPEG-LS, signed 16 bits
+        "MR_small_bigendian.dcm",  # native big endian: decoded, never sent as stored
+    ],
+)
+def test_real_files_from_other_encoders(reader, name):
+    path = get_testdata_file(name, download=False)
+    ds = pydicom.dcmread(path)
+    intake.receive_path(path)
+    count = int(ds.get("NumberOfFrames") or 1)
+    expected = ds.pixel_array if count > 1 else ds.pixel_array[np.newaxis]
+    url = instance_path(ds) + "/frames/" + ",".join(str(i + 1) for i in range(len(expected)))
+    parts = parts_of(reader.get(url, HTTP_ACCEPT=DECODED))
+    assert [payload for _, payload in parts] == [
+        frame.astype(frame.dtype.newbyteorder("<")).tobytes() for frame in expected
+    ]
+    stored = parts_of(reader.get(url, HTTP_ACCEPT=OHIF_FRAMES))
+    stored_ts = ds.file_meta.TransferSyntaxUID
+    label = ELE if stored_ts == "1.2.840.10008.1.2.2" else stored_ts
+    assert {ctype for ctype, _ in stored} == {f"application/octet-stream; transfer-syntax={label}"}
+    if stored_ts.is_compressed:
+        assert [payload for _, payload in stored] == list(
+            generate_frames(ds.PixelData, number_of_frames=len(expected))
+        )
