@@ -121,27 +121,26 @@ class OidcBackend(OIDCAuthenticationBackend):
         return ModelBackend.get_user(self, user_id)
 
 
-class OidcLoginView(OIDCAuthenticationRequestView):
-    get_settings = staticmethod(setting)
+class _WhenEnabled:
+    """The library's views, reading our settings, and 404 while OIDC is not configured."""
 
-    def dispatch(self, request, *args, **kwargs):
-        if not enabled():
-            raise Http404("OpenID Connect is not configured")
-        return super().dispatch(request, *args, **kwargs)
+    get_settings = staticmethod(setting)
 
     def __init__(self, *args, **kwargs):
-        if enabled():
+        if enabled():  # the library reads the endpoints here
             super().__init__(*args, **kwargs)
-
-
-class OidcCallbackView(OIDCAuthenticationCallbackView):
-    get_settings = staticmethod(setting)
 
     def dispatch(self, request, *args, **kwargs):
         if not enabled():
             raise Http404("OpenID Connect is not configured")
         return super().dispatch(request, *args, **kwargs)
 
+
+class OidcLoginView(_WhenEnabled, OIDCAuthenticationRequestView):
+    pass
+
+
+class OidcCallbackView(_WhenEnabled, OIDCAuthenticationCallbackView):
     @property
     def failure_url(self):
         return reverse("accounts:login") + "?failed=1"

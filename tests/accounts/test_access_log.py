@@ -6,30 +6,19 @@ import csv
 import io
 
 import pytest
-from dicom_data import ct_slice, to_bytes
-from django.contrib.auth.models import Group
+from access_helpers import logged_in, stow, user_with_role
+from dicom_data import ct_slice
 from django.test import Client
 
 from accounts.models import AccessEvent
-from archive import intake
 
 pytestmark = pytest.mark.django_db
+ACCEPT_DICOM = 'multipart/related; type="application/dicom"'
 WHERE = {"REMOTE_ADDR": "10.1.2.3", "HTTP_USER_AGENT": "RadiologyStation/1.0"}
 
 
 def user_client(django_user_model, name, role) -> Client:
-    user = django_user_model.objects.create_user(name, password="unused-pw")
-    user.groups.add(Group.objects.get_or_create(name=role)[0])
-    client = Client(**WHERE)
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def stored():
-    ds = ct_slice(rows=64, columns=64, seed=31)
-    intake.receive_stream(io.BytesIO(to_bytes(ds)))
-    return ds
+    return logged_in(user_with_role(django_user_model, name, role), **WHERE)
 
 
 def events(action):
@@ -59,18 +48,10 @@ def test_search_view_and_download_are_logged_once_per_study(django_user_model, s
 
 def test_store_and_delete_are_logged_with_the_study(django_user_model, admin_user):
     uploader = user_client(django_user_model, "uma", "uploader")
-    admin = Client(**WHERE)
-    admin.force_login(admin_user)
+    admin = logged_in(admin_user, **WHERE)
     ds = ct_slice(rows=64, columns=64, seed=32)
-    body = b"--B\r\nContent-Type: application/dicom\r\n\r\n" + to_bytes(ds) + b"\r\n--B--\r\n"
 
-    uploader.post(
-        "/dicom-web/studies",
-        data=body,
-        content_type='multipart/related; type="application/dicom"; boundary=B',
-        HTTP_ACCEPT="application/dicom+json",
-        HTTP_SEC_FETCH_SITE="same-origin",
-    )
+    stow(uploader, ds, HTTP_SEC_FETCH_SITE="same-origin")
     admin.delete(f"/dicom-web/studies/{ds.StudyInstanceUID}")
 
     (store,) = events("store")

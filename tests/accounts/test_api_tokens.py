@@ -2,18 +2,16 @@
 scoped to a role; it works on DICOMweb and on plain pages; revoked, expired or switched-off
 tokens get 401."""
 
-import io
 import re
 from datetime import timedelta
 
 import pytest
-from dicom_data import ct_slice, to_bytes
-from django.contrib.auth.models import Group
+from access_helpers import stow, user_with_role
+from dicom_data import ct_slice
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from archive import intake
 from archive.models import Study
 
 pytestmark = pytest.mark.django_db
@@ -33,28 +31,9 @@ def bearer(key) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {key}")
 
 
-def stow(client, ds):
-    body = b"--B\r\nContent-Type: application/dicom\r\n\r\n" + to_bytes(ds) + b"\r\n--B--\r\n"
-    return client.post(
-        "/dicom-web/studies",
-        data=body,
-        content_type='multipart/related; type="application/dicom"; boundary=B',
-        HTTP_ACCEPT="application/dicom+json",
-    )
-
-
 @pytest.fixture
 def uploader(django_user_model):
-    user = django_user_model.objects.create_user("device", password="unused-pw")
-    user.groups.add(Group.objects.get_or_create(name="uploader")[0])
-    return user
-
-
-@pytest.fixture
-def stored():
-    ds = ct_slice(rows=64, columns=64, seed=11)
-    intake.receive_stream(io.BytesIO(to_bytes(ds)))
-    return ds
+    return user_with_role(django_user_model, "device", "uploader")
 
 
 def test_issued_token_is_shown_once_and_only_its_hash_is_kept(admin_client, uploader):

@@ -5,7 +5,7 @@ takes effect at once although successes are remembered for a minute."""
 import base64
 
 import pytest
-from django.contrib.auth.models import Group
+from access_helpers import user_with_role
 from django.test import Client
 
 pytestmark = pytest.mark.django_db
@@ -19,8 +19,9 @@ def basic(username, password) -> Client:
 @pytest.fixture
 def station(django_user_model, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    user = django_user_model.objects.create_user("station", password="station-pw")
-    user.groups.add(Group.objects.get_or_create(name="reader")[0])
+    user = user_with_role(django_user_model, "station", "reader")
+    user.set_password("station-pw")
+    user.save()
     return user
 
 

@@ -2,26 +2,18 @@
 dicomweb-client searches and retrieves with a client-credentials token; expired, wrongly
 signed, wrong-audience and malformed tokens get 401 with a Bearer challenge."""
 
-import io
 import time
 
 import pytest
 import requests
-from dicom_data import ct_slice, to_bytes
+from access_helpers import MULTIPART, multipart
+from dicom_data import ct_slice
 from dicomweb_client.api import DICOMwebClient
 from oidc.provider import new_key
 
 from accounts.models import OidcIdentity
-from archive import intake
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def stored(oidc_settings):
-    ds = ct_slice(rows=64, columns=64, seed=3)
-    intake.receive_stream(io.BytesIO(to_bytes(ds)))
-    return ds
 
 
 def client_with(url, token) -> DICOMwebClient:
@@ -49,13 +41,12 @@ def test_client_credentials_token_searches_and_retrieves(stored, oidc_settings, 
 
 
 def stow(url, token, ds):
-    body = b"--B\r\nContent-Type: application/dicom\r\n\r\n" + to_bytes(ds) + b"\r\n--B--\r\n"
     return requests.post(
         f"{url}/studies",
-        data=body,
+        data=multipart(ds),
         headers={
             "Authorization": f"Bearer {token}",
-            "Content-Type": 'multipart/related; type="application/dicom"; boundary=B',
+            "Content-Type": MULTIPART,
             "Accept": "application/dicom+json",
         },
         timeout=30,

@@ -2,44 +2,22 @@
 store or delete; an uploader also stores but cannot delete or reach the admin; an admin does
 all. Refusals change nothing."""
 
-import io
-
 import pytest
-from dicom_data import ct_slice, to_bytes
-from django.contrib.auth.models import Group
+from access_helpers import logged_in, stow, user_with_role
+from dicom_data import ct_slice
 from django.test import Client
 
-from archive import intake
 from archive.models import Study
 
 pytestmark = pytest.mark.django_db
 
 
 def client_for(django_user_model, role, **flags) -> Client:
-    user = django_user_model.objects.create_user(f"{role}-user", password="unused-pw", **flags)
-    user.groups.add(Group.objects.get_or_create(name=role)[0])
-    client = Client()
-    client.force_login(user)
-    return client
+    return logged_in(user_with_role(django_user_model, f"{role}-user", role, **flags))
 
 
-@pytest.fixture
-def stored():
-    ds = ct_slice(rows=64, columns=64, seed=41)
-    intake.receive_stream(io.BytesIO(to_bytes(ds)))
-    return ds
-
-
-def stow(client):
-    ds = ct_slice(rows=64, columns=64, seed=42)
-    body = b"--B\r\nContent-Type: application/dicom\r\n\r\n" + to_bytes(ds) + b"\r\n--B--\r\n"
-    return client.post(
-        "/dicom-web/studies",
-        data=body,
-        content_type='multipart/related; type="application/dicom"; boundary=B',
-        HTTP_ACCEPT="application/dicom+json",
-        HTTP_SEC_FETCH_SITE="same-origin",
-    )
+def store_one(client):
+    return stow(client, ct_slice(rows=64, columns=64, seed=42), HTTP_SEC_FETCH_SITE="same-origin")
 
 
 def attempts(client, study) -> dict[str, int]:
@@ -48,7 +26,7 @@ def attempts(client, study) -> dict[str, int]:
         "search": client.get("/dicom-web/studies").status_code,
         "metadata": client.get(f"/dicom-web/studies/{study}/metadata").status_code,
         "worklist": client.get("/", HTTP_ACCEPT="text/html").status_code,
-        "store": stow(client).status_code,
+        "store": store_one(client).status_code,
         "admin": client.get("/admin/").status_code,
         "worklist delete": client.post(f"/worklist/studies/{study}/delete").status_code,
     }
@@ -113,9 +91,8 @@ def test_admin_role_deletes_over_dicomweb(django_user_model, stored):
 
 
 def test_user_without_role_is_refused_everywhere(django_user_model, stored):
-    client = Client()
-    client.force_login(django_user_model.objects.create_user("no-role", password="unused-pw"))
+    client = logged_in(user_with_role(django_user_model, "no-role"))
 
     assert client.get("/dicom-web/studies").status_code == 403
     assert client.get("/", HTTP_ACCEPT="text/html").status_code == 403
-    assert stow(client).status_code == 403
+    assert store_one(client).status_code == 403

@@ -3,37 +3,24 @@ browser says the request comes from this very origin (Sec-Fetch-Site / Origin), 
 anywhere else; outside /dicom-web/ the CSRF token is still required."""
 
 import pytest
-from dicom_data import ct_slice, to_bytes
-from django.contrib.auth.models import Group
-from django.test import Client
+from access_helpers import logged_in, stow, user_with_role
+from dicom_data import ct_slice
 
 from archive.models import Study
 
 pytestmark = pytest.mark.django_db
-MULTIPART = 'multipart/related; type="application/dicom"; boundary=B'
 
 
 @pytest.fixture
 def browser(django_user_model):
     """A logged-in uploader whose requests go through Django's CSRF checks, like a browser's."""
-    user = django_user_model.objects.create_user("ohif-user", password="unused-pw")
-    user.groups.add(Group.objects.get_or_create(name="uploader")[0])
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(user)
-    return client
+    user = user_with_role(django_user_model, "ohif-user", "uploader")
+    return logged_in(user, enforce_csrf_checks=True)
 
 
-def stow(client, **headers):
+def store(client, **headers):
     ds = ct_slice(rows=64, columns=64, seed=21)
-    body = b"--B\r\nContent-Type: application/dicom\r\n\r\n" + to_bytes(ds) + b"\r\n--B--\r\n"
-    response = client.post(
-        "/dicom-web/studies",
-        data=body,
-        content_type=MULTIPART,
-        HTTP_ACCEPT="application/dicom+json",
-        **headers,
-    )
-    return response, ds
+    return stow(client, ds, **headers), ds
 
 
 @pytest.mark.parametrize(
@@ -45,7 +32,7 @@ def stow(client, **headers):
     ids=["sec-fetch-site", "origin"],
 )
 def test_same_origin_upload_without_token_is_stored(browser, headers):
-    response, ds = stow(browser, **headers)
+    response, ds = store(browser, **headers)
 
     assert response.status_code == 200
     assert Study.objects.get().study_instance_uid == ds.StudyInstanceUID
@@ -63,7 +50,7 @@ def test_same_origin_upload_without_token_is_stored(browser, headers):
     ids=["cross-site", "sibling-site", "foreign-origin", "null-origin", "no-headers"],
 )
 def test_upload_from_elsewhere_without_token_is_refused(browser, headers):
-    response, _ = stow(browser, **headers)
+    response, _ = store(browser, **headers)
 
     assert response.status_code == 403
     assert "CSRF" in response.json()["detail"]
@@ -74,7 +61,7 @@ def test_upload_with_the_csrf_token_is_stored_from_anywhere_the_token_reaches(br
     browser.get("/accounts/logout/")  # any page with a form sets the CSRF cookie
     token = browser.cookies["csrftoken"].value
 
-    response, ds = stow(browser, HTTP_X_CSRFTOKEN=token)
+    response, ds = store(browser, HTTP_X_CSRFTOKEN=token)
 
     assert response.status_code == 200
     assert Study.objects.get().study_instance_uid == ds.StudyInstanceUID
