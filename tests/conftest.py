@@ -157,3 +157,19 @@ def dicomweb_session(live_server, admin_user):
 @pytest.fixture
 def dicomweb_url(live_server):
     return f"{live_server.url}/dicom-web"
+
+
+@pytest.fixture
+def reader(client, django_user_model, settings):
+    """A test client for a user with only the reader role, authenticated by HTTP Basic (as
+    DICOMweb clients are); a fast password hasher keeps per-request authentication cheap."""
+    import base64
+
+    from django.contrib.auth.models import Group
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    user = django_user_model.objects.create_user("wado-reader", password="reader-secret")
+    user.groups.add(Group.objects.get_or_create(name="reader")[0])
+    token = base64.b64encode(b"wado-reader:reader-secret").decode()
+    client.defaults["HTTP_AUTHORIZATION"] = f"Basic {token}"
+    return client
