@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import signals
 from django.core.cache import cache
 from django.dispatch import receiver
+from django.utils.module_loading import import_string
 
 from .models import AccessEvent
 
@@ -50,6 +51,8 @@ RULES = [
     ("series", SAFE, A.DOWNLOAD),
     ("retrieve_*", SAFE, A.DOWNLOAD),
 ]
+# URL name -> function reading the signed token in its URL into a grant (.user, .study_uids).
+SIGNED_LINKS = {"ohif_dicom_json": "archive.signing.read_token"}
 STUDY_PARAMS = ("StudyInstanceUID", "studyUID", "0020000D", "study", "StudyInstanceUIDs")
 STUDY_IN_BODY = re.compile(rb"/studies/([0-9.]{3,64})")
 
@@ -75,6 +78,20 @@ def studies_of(request, response, action) -> list[str]:
         found = STUDY_IN_BODY.findall(response.content[:1_000_000])
         return sorted({uid.decode() for uid in found})
     return []
+
+
+def signed_link_grant(match):
+    """(user, study UIDs) of a signed link in the URL: such a request has no request.user,
+    the link names who asked for it (archive/signing.py)."""
+    reader = SIGNED_LINKS.get(match.view_name)
+    token = match.kwargs.get("token")
+    if reader is None or not token:
+        return None
+    try:
+        grant = import_string(reader)(token)
+    except Exception:  # noqa: BLE001 - a bad link was refused by its view; log it anonymous
+        return None
+    return grant.user, grant.study_uids
 
 
 def client_ip(request) -> str | None:
@@ -115,8 +132,10 @@ def record_response(request, response) -> None:
     action = action_for(match.view_name, request.method)
     if action is None:
         return
-    for study in studies_of(request, response, action) or [""]:
-        record(request, action, study=study, status=response.status_code)
+    user, studies = signed_link_grant(match) or (None, None)
+    studies = studies or studies_of(request, response, action)
+    for study in studies or [""]:
+        record(request, action, study=study, status=response.status_code, user=user)
 
 
 @receiver(signals.user_logged_in)

@@ -106,3 +106,16 @@ def test_nobody_edits_the_log(admin_client, stored):
 
     assert change.status_code == 403 and delete.status_code == 403
     assert AccessEvent.objects.get(action="view").username == ""
+
+
+def test_signed_dicom_json_link_is_logged_for_the_user_it_names(django_user_model, stored):
+    from archive import signing
+
+    reader = user_with_role(django_user_model, "lina", "reader")
+    token = signing.make_token(reader, [stored.StudyInstanceUID])
+
+    response = Client(**WHERE).get(f"/dicom-web/ohif-dicom-json/{token}")
+
+    assert response.status_code == 200
+    (view,) = events("view")
+    assert (view.username, view.study_instance_uid) == ("lina", stored.StudyInstanceUID)
