@@ -87,6 +87,15 @@ ORDERING = {
     Level.SERIES: (F("series_number").asc(nulls_last=True), F("pk").asc()),
     Level.INSTANCE: (F("instance_number").asc(nulls_last=True), F("pk").asc()),
 }
+# Attributes with an index (archive/models.py, migrations 0002-0004; wildcards on text through
+# pg_trgm on PostgreSQL). The others only narrow a search that one of these (or a study or
+# series in the URL) already narrows, so that no search reads a whole table.
+INDEXED = {
+    "StudyInstanceUID", "StudyDate", "AccessionNumber", "StudyID", "StudyDescription",
+    "ReferringPhysicianName", "PatientName", "PatientID", "PatientBirthDate", "ModalitiesInStudy",
+    "SeriesInstanceUID", "Modality", "SeriesNumber", "SeriesDate", "SeriesDescription",
+    "SOPInstanceUID", "SOPClassUID", "InstanceNumber",
+}  # fmt: skip
 # Parameters PS3.18 §8.3 defines besides the attribute keys. ``accept`` and ``charset`` are
 # content negotiation (DRF's URL_ACCEPT_OVERRIDE reads ``accept``); answers are always UTF-8.
 CONTROL_PARAMETERS = {"limit", "offset", "fuzzymatching", "includefield", "accept", "charset"}
@@ -169,17 +178,27 @@ class QidoQuery:
                     includes.add(_known_keyword("includefield", item))
         options["includefields"] = frozenset(includes)
 
-        matches = []
+        matches = {}
         for key, values in params.items():
             if key in CONTROL_PARAMETERS:
                 continue
             (value,) = values
             attribute = _matchable(key, level)
             if match := _parse_match(key, attribute, value.strip(), options["fuzzy"]):
-                matches.append(match)
+                matches[key] = match
+        narrowed = (
+            study_uid or series_uid or any(m.attribute.keyword in INDEXED for m in matches.values())
+        )
+        for key, match in matches.items():
+            if not narrowed and match.attribute.keyword not in INDEXED:
+                raise QueryError(
+                    key,
+                    "has no index: combine it with an indexed key "
+                    f"({', '.join(sorted(INDEXED))}) or search within a study",
+                )
         return cls(
             level,
-            tuple(matches),
+            tuple(matches.values()),
             study_instance_uid=study_uid,
             series_instance_uid=series_uid,
             **options,

@@ -127,6 +127,17 @@ def test_bad_parameters_name_the_parameter_and_the_reason(params, parameter, rea
     assert reason in error.value.reason
 
 
+def test_attributes_without_index_only_narrow_indexed_searches():
+    with pytest.raises(QueryError) as error:
+        QidoQuery.from_params({"PatientSex": "F"}, Level.STUDY)
+    assert (error.value.parameter, error.value.reason[:12]) == ("PatientSex", "has no index")
+    with pytest.raises(QueryError):
+        QidoQuery.from_params({"00280010": "512"}, Level.INSTANCE)
+
+    QidoQuery.from_params({"PatientSex": "F", "PatientID": "P1"}, Level.STUDY)
+    QidoQuery.from_params({"Rows": "512"}, Level.INSTANCE, study_uid="1.2.3")
+
+
 @pytest.mark.django_db
 def test_person_names_ignore_case_and_wildcards_match_substrings():
     smith = make_study(patient_name="Smith^John")
@@ -181,9 +192,10 @@ def test_time_ranges_cover_partial_times():
     ten = make_study(study_time="101500.123")
     make_study(study_time="143000")
 
-    assert found({"StudyTime": "09-10"}) == uids(ten, morning)
-    assert found({"StudyTime": "1015"}) == uids(ten)
-    assert found({"StudyTime": "-0959"}) == uids(morning)
+    day = {"StudyDate": "20240115"}  # StudyTime has no index of its own
+    assert found({**day, "StudyTime": "09-10"}) == uids(ten, morning)
+    assert found({**day, "StudyTime": "1015"}) == uids(ten)
+    assert found({**day, "StudyTime": "-0959"}) == uids(morning)
 
 
 @pytest.mark.django_db
