@@ -155,7 +155,9 @@ class WorklistQuery:
         if self.accession:
             studies = studies.filter(_wildcard("accession_number", self.accession))
         if self.description:
-            studies = studies.filter(study_description__icontains=self.description)
+            # ILIKE '%...%': served by the trigram index on PostgreSQL (archive migration 0003).
+            pattern = f"%{like_pattern(self.description)}%"
+            studies = studies.filter(study_description__qido_ilike=pattern)
         if self.modalities:
             studies = studies.filter(_any_modality(self.modalities))
         start, end = self.date_range(today)

@@ -3,6 +3,7 @@ and read the per-file results, see the new study arrive without a reload and bec
 find it by name and by date, expand its series, open it in OHIF and see the image, and
 download it as a zip holding the very same instances."""
 
+import base64
 import io
 import zipfile
 from datetime import date
@@ -12,6 +13,7 @@ from dicom_data import ct_blocks_series, mr_slice, to_bytes
 from test_ohif_viewer import shows_ct, skip_tour
 
 from archive import intake
+from archive.models import Study
 
 pytestmark = [
     pytest.mark.browser,
@@ -153,3 +155,43 @@ def test_upload_find_expand_open_and_download(page, live_server, tmp_path, scree
             for name in archive.namelist()
         }
     assert got == {ds.SOPInstanceUID: to_bytes(ds) for ds in series}
+
+    # Delete it (the admin's menu), after confirming in the dialog.
+    row(page, study).locator("details.menu summary").click()
+    row(page, study).locator("button.delete").click()
+    dialog = page.locator("#delete-dialog")
+    assert "WORKLIST, WENDY" in dialog.locator(".delete-what").inner_text()
+    dialog.locator("#delete-confirm").click()
+    row(page, study).wait_for(state="detached")
+    assert "Study deleted: 1 series, 2 instances." in page.locator("#toast").inner_text()
+    assert not Study.objects.filter(study_instance_uid=study).exists()
+
+
+DROP_JS = """([name, b64]) => {
+  const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+  const transfer = new DataTransfer();
+  transfer.items.add(new File([bytes], name, {type: "application/zip"}));
+  const zone = document.getElementById("dropzone");
+  for (const type of ["dragenter", "dragover", "drop"]) {
+    const init = {bubbles: true, cancelable: true, dataTransfer: transfer};
+    zone.dispatchEvent(new DragEvent(type, init));
+  }
+}"""
+
+
+def test_a_zip_dropped_on_the_page_is_expanded(page, live_server):
+    series = ct_blocks_series(2, size=32, blocks=4, patient_name="Dropped^Dora")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for i, ds in enumerate(series):
+            archive.writestr(f"CD/IM{i}", to_bytes(ds))
+        archive.writestr("CD/DICOMDIR", b"index")
+    page.goto(live_server.url + "/")
+    page.evaluate(DROP_JS, ["disc.zip", base64.b64encode(buffer.getvalue()).decode()])
+    page.wait_for_selector("#upload-files > li[data-status]")
+    item = page.locator("#upload-files > li").first
+    assert item.get_attribute("data-status") == "stored,stored,skipped"
+    text = item.locator(".outcome").inner_text()
+    assert "CD/IM0: stored" in text and "CD/DICOMDIR: skipped" in text
+    row(page, series[0].StudyInstanceUID).wait_for()
+    assert page.locator("#upload-panel").is_visible()

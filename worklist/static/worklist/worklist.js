@@ -31,10 +31,13 @@
     }
   }, true);
 
-  // ---- Menus close when clicking elsewhere --------------------------------------------
+  // ---- Menus close when clicking elsewhere, or on one of their items -------------------
   document.addEventListener("click", (event) => {
+    const chosen = event.target.closest(".menu-items a, .menu-items button");
     for (const open of document.querySelectorAll("details.menu[open], details.multiselect[open]")) {
-      if (!open.contains(event.target)) open.removeAttribute("open");
+      if (!open.contains(event.target) || (chosen && open.contains(chosen))) {
+        open.removeAttribute("open");
+      }
     }
   });
 
