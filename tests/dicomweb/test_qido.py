@@ -97,10 +97,11 @@ def test_ohif_viewer_open_queries(admin_client, archive):
     assert [value(s, "0020000D") for s in priors] == [uid]
 
 
-def test_ohif_series_query(admin_client, archive):
+@pytest.mark.parametrize("accept", [DICOM_JSON, "application/json", "*/*", None])
+def test_ohif_series_query(admin_client, archive, accept):
     ct, _, mr = archive["smith"]
     url = f"/dicom-web/studies/{ct.StudyInstanceUID}/series?includefield=0008103E,00080021"
-    response = admin_client.get(url, HTTP_ACCEPT=DICOM_JSON)
+    response = admin_client.get(url, **({"HTTP_ACCEPT": accept} if accept else {}))
 
     assert response.status_code == 200
     first, second = response.json()
