@@ -160,7 +160,7 @@ def dicomweb_url(live_server):
 
 
 @pytest.fixture
-def reader(client, django_user_model, settings):
+def reader_client(client, django_user_model, settings):
     """A test client for a user with only the reader role, authenticated by HTTP Basic (as
     DICOMweb clients are); a fast password hasher keeps per-request authentication cheap."""
     import base64

@@ -27,10 +27,10 @@ def expected_ct(ds, center, width) -> np.ndarray:
 
 
 @pytest.mark.django_db
-def test_default_window_is_the_instance_window_as_jpeg(reader):
+def test_default_window_is_the_instance_window_as_jpeg(reader_client):
     ds = ct_slice(0, rows=64, columns=64)
     store(ds)
-    response = reader.get(instance_path(ds) + "/rendered")
+    response = reader_client.get(instance_path(ds) + "/rendered")
     assert response["Content-Type"] == "image/jpeg"
     got = image(response).astype(np.float64)
     assert got.shape == (64, 64)
@@ -38,11 +38,11 @@ def test_default_window_is_the_instance_window_as_jpeg(reader):
 
 
 @pytest.mark.django_db
-def test_window_parameter_and_png_are_exact(reader):
+def test_window_parameter_and_png_are_exact(reader_client):
     ds = compressed(ct_slice(1, rows=64, columns=64))
     original = ct_slice(1, rows=64, columns=64)
     store(ds)
-    response = reader.get(
+    response = reader_client.get(
         instance_path(ds) + "/frames/1/rendered?window=500,1500", HTTP_ACCEPT="image/png"
     )
     assert response["Content-Type"] == "image/png"
@@ -51,26 +51,30 @@ def test_window_parameter_and_png_are_exact(reader):
 
 
 @pytest.mark.django_db
-def test_monochrome1_is_inverted_and_rgb_kept(reader):
+def test_monochrome1_is_inverted_and_rgb_kept(reader_client):
     ds = ct_slice(2, rows=32, columns=32)
     ds.PhotometricInterpretation = "MONOCHROME1"
     rgb = rgb_image()
     store(ds, rgb)
-    got = image(reader.get(instance_path(ds) + "/rendered?window=40,400", HTTP_ACCEPT="image/png"))
+    got = image(
+        reader_client.get(instance_path(ds) + "/rendered?window=40,400", HTTP_ACCEPT="image/png")
+    )
     assert np.abs(got.astype(int) - (255 - np.rint(expected_ct(ds, 40, 400)))).max() <= 1
-    colour = image(reader.get(instance_path(rgb) + "/rendered", HTTP_ACCEPT="image/png"))
+    colour = image(reader_client.get(instance_path(rgb) + "/rendered", HTTP_ACCEPT="image/png"))
     assert (colour == rgb.pixel_array).all()
 
 
 @pytest.mark.django_db
-def test_frame_of_a_multiframe_and_viewport(reader):
+def test_frame_of_a_multiframe_and_viewport(reader_client):
     ds = multiframe(5)
     store(ds)
-    got = image(reader.get(instance_path(ds) + "/frames/4/rendered", HTTP_ACCEPT="image/png"))
+    got = image(
+        reader_client.get(instance_path(ds) + "/frames/4/rendered", HTTP_ACCEPT="image/png")
+    )
     frame = ds.pixel_array[3].astype(np.float64)  # no window: the frame's own range
     want = np.clip(np.rint((frame - frame.min()) / (frame.max() - frame.min()) * 255), 0, 255)
     assert np.abs(got.astype(int) - want).max() <= 1
-    small = image(reader.get(instance_path(ds) + "/rendered?viewport=40,40"))
+    small = image(reader_client.get(instance_path(ds) + "/rendered?viewport=40,40"))
     assert small.shape == (32, 40)
 
 
@@ -86,21 +90,21 @@ def test_frame_of_a_multiframe_and_viewport(reader):
         ("?viewport=10", 400),
     ],
 )
-def test_bad_parameters_are_400(reader, query, status):
+def test_bad_parameters_are_400(reader_client, query, status):
     ds = ct_slice(0, rows=16, columns=16)
     store(ds)
-    response = reader.get(instance_path(ds) + "/rendered" + query)
+    response = reader_client.get(instance_path(ds) + "/rendered" + query)
     assert response.status_code == status
     assert response.json()["detail"]
 
 
 @pytest.mark.django_db
-def test_thumbnails_show_the_middle_image_and_are_small(reader):
+def test_thumbnails_show_the_middle_image_and_are_small(reader_client):
     datasets = ct_series(5, rows=256, columns=256)
     store(*datasets)
     first = datasets[0]
-    study = reader.get(f"/dicom-web/studies/{first.StudyInstanceUID}/thumbnail")
-    series = reader.get(
+    study = reader_client.get(f"/dicom-web/studies/{first.StudyInstanceUID}/thumbnail")
+    series = reader_client.get(
         f"/dicom-web/studies/{first.StudyInstanceUID}/series/{first.SeriesInstanceUID}/thumbnail"
     )
     assert study["Content-Type"] == "image/jpeg"
@@ -110,24 +114,24 @@ def test_thumbnails_show_the_middle_image_and_are_small(reader):
     middle = np.clip(np.rint(expected_ct(datasets[2], 40, 400)), 0, 255).astype(np.uint8)
     want = np.asarray(Image.fromarray(middle).resize((128, 128), Image.Resampling.LANCZOS))
     assert np.abs(thumb - want).mean() < 6
-    instance = reader.get(instance_path(datasets[4]) + "/thumbnail", HTTP_ACCEPT="image/png")
+    instance = reader_client.get(instance_path(datasets[4]) + "/thumbnail", HTTP_ACCEPT="image/png")
     assert instance["Content-Type"] == "image/png"
     assert image(instance).shape == (128, 128)
 
 
 @pytest.mark.django_db
-def test_rendered_of_unknown_instance_is_404(reader):
+def test_rendered_of_unknown_instance_is_404(reader_client):
     ds = ct_slice(0, rows=16, columns=16)
-    response = reader.get(instance_path(ds) + "/rendered")
+    response = reader_client.get(instance_path(ds) + "/rendered")
     assert response.status_code == 404
     assert "no instance" in response.json()["detail"]
 
 
 @pytest.mark.django_db
-def test_jpeg_baseline_ycbcr_renders_in_colour(reader):
+def test_jpeg_baseline_ycbcr_renders_in_colour(reader_client):
     path = get_testdata_file("SC_rgb_dcmtk_+eb+cy+np.dcm", download=False)
     ds = pydicom.dcmread(path)
     intake.receive_path(path)
-    got = image(reader.get(instance_path(ds) + "/rendered", HTTP_ACCEPT="image/png"))
+    got = image(reader_client.get(instance_path(ds) + "/rendered", HTTP_ACCEPT="image/png"))
     assert got.shape == (100, 100, 3)
     assert (got == ds.pixel_array).all()  # pydicom's RGB conversion of the YCbCr frame

@@ -45,11 +45,11 @@ def stored_frame(ds, index=0) -> bytes:
         None,
     ],
 )
-def test_native_frames_are_the_pixel_bytes(reader, accept):
+def test_native_frames_are_the_pixel_bytes(reader_client, accept):
     ds = multiframe(4)
     store(ds)
     headers = {"HTTP_ACCEPT": accept} if accept else {}
-    response = reader.get(instance_path(ds) + "/frames/1,3,4", **headers)
+    response = reader_client.get(instance_path(ds) + "/frames/1,3,4", **headers)
     assert response.status_code == 200
     assert response["Content-Type"].startswith(
         'multipart/related; type="application/octet-stream"; boundary='
@@ -61,7 +61,7 @@ def test_native_frames_are_the_pixel_bytes(reader, accept):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("transfer_syntax", [RLELossless, JPEGLSLossless, JPEG2000Lossless])
-def test_compressed_frames_as_stored_or_decoded(reader, transfer_syntax):
+def test_compressed_frames_as_stored_or_decoded(reader_client, transfer_syntax):
     original = ct_slice(0, rows=64, columns=64)
     expected = original.pixel_array.copy()
     ds = compressed(original, transfer_syntax)
@@ -69,44 +69,44 @@ def test_compressed_frames_as_stored_or_decoded(reader, transfer_syntax):
     url = instance_path(ds) + "/frames/1"
 
     for accept in (OHIF_FRAMES, OHIF_FRAMES_QUOTED):
-        ((ctype, payload),) = parts_of(reader.get(url, HTTP_ACCEPT=accept))
+        ((ctype, payload),) = parts_of(reader_client.get(url, HTTP_ACCEPT=accept))
         assert ctype == f"application/octet-stream; transfer-syntax={transfer_syntax}"
         assert payload == stored_frame(ds)
         assert _decode(payload, ds).tobytes() == expected.tobytes()
 
-    ((ctype, payload),) = parts_of(reader.get(url, HTTP_ACCEPT=DECODED))
+    ((ctype, payload),) = parts_of(reader_client.get(url, HTTP_ACCEPT=DECODED))
     assert ctype == f"application/octet-stream; transfer-syntax={ELE}"
     assert payload == expected.tobytes()
 
 
 @pytest.mark.django_db
-def test_compressed_media_type_and_refusals(reader):
+def test_compressed_media_type_and_refusals(reader_client):
     ds = compressed(ct_slice(0, rows=32, columns=32), JPEGLSLossless)
     store(ds)
     url = instance_path(ds) + "/frames/1"
 
-    jls = reader.get(url, HTTP_ACCEPT='multipart/related; type="image/jls"')
+    jls = reader_client.get(url, HTTP_ACCEPT='multipart/related; type="image/jls"')
     ((ctype, payload),) = parts_of(jls)
     assert ctype == f"image/jls; transfer-syntax={JPEGLSLossless}"
     assert payload == stored_frame(ds)
 
     for accept in ('multipart/related; type="image/jp2"', "application/dicom"):
-        refused = reader.get(url, HTTP_ACCEPT=accept)
+        refused = reader_client.get(url, HTTP_ACCEPT=accept)
         assert refused.status_code == 406
         assert "transfer-syntax=" in refused.json()["detail"]
 
 
 @pytest.mark.django_db
-def test_single_part_frame_as_ohif_singlepart_asks(reader):
+def test_single_part_frame_as_ohif_singlepart_asks(reader_client):
     ds = compressed(ct_slice(0, rows=32, columns=32), RLELossless)
     store(ds)
-    response = reader.get(
+    response = reader_client.get(
         instance_path(ds) + "/frames/1", HTTP_ACCEPT="application/octet-stream; transfer-syntax=*"
     )
     assert response["Content-Type"] == f"application/octet-stream; transfer-syntax={RLELossless}"
     assert body_of(response) == stored_frame(ds)
 
-    several = reader.get(
+    several = reader_client.get(
         instance_path(ds) + "/frames/1,1", HTTP_ACCEPT="application/octet-stream; transfer-syntax=*"
     )
     assert several.status_code == 406
@@ -116,28 +116,28 @@ def test_single_part_frame_as_ohif_singlepart_asks(reader):
 @pytest.mark.parametrize(
     "frame_list, status", [("0", 400), ("5", 404), ("1,x", 400), ("-1", 400), ("1,2,99", 404)]
 )
-def test_bad_frame_numbers(reader, frame_list, status):
+def test_bad_frame_numbers(reader_client, frame_list, status):
     ds = multiframe(4)
     store(ds)
-    response = reader.get(instance_path(ds) + f"/frames/{frame_list}")
+    response = reader_client.get(instance_path(ds) + f"/frames/{frame_list}")
     assert response.status_code == status
     assert "frame" in response.json()["detail"]
 
 
 @pytest.mark.django_db
-def test_pixel_bulkdata_is_every_frame_native(reader):
+def test_pixel_bulkdata_is_every_frame_native(reader_client):
     ds = multiframe(3)
     store(ds)
     url = instance_path(ds) + "/bulk/7FE00010"
-    ((ctype, payload),) = parts_of(reader.get(url))
+    ((ctype, payload),) = parts_of(reader_client.get(url))
     assert ctype == f"application/octet-stream; transfer-syntax={ELE}"
     assert payload == ds.pixel_array.tobytes()
 
-    single = reader.get(url, HTTP_ACCEPT="application/octet-stream")
+    single = reader_client.get(url, HTTP_ACCEPT="application/octet-stream")
     assert body_of(single) == ds.pixel_array.tobytes()
 
     for bad, status in (("7FE0001", 400), ("00091001", 404), ("7FE00010/0", 400)):
-        assert reader.get(instance_path(ds) + f"/bulk/{bad}").status_code == status
+        assert reader_client.get(instance_path(ds) + f"/bulk/{bad}").status_code == status
 
 
 @pytest.mark.django_db(transaction=True)
@@ -194,18 +194,18 @@ def _decode(payload: bytes, ds) -> np.ndarray:
         "MR_small_bigendian.dcm",  # native big endian: decoded, never sent as stored
     ],
 )
-def test_real_files_from_other_encoders(reader, name):
+def test_real_files_from_other_encoders(reader_client, name):
     path = get_testdata_file(name, download=False)
     ds = pydicom.dcmread(path)
     intake.receive_path(path)
     count = int(ds.get("NumberOfFrames") or 1)
     expected = ds.pixel_array if count > 1 else ds.pixel_array[np.newaxis]
     url = instance_path(ds) + "/frames/" + ",".join(str(i + 1) for i in range(len(expected)))
-    parts = parts_of(reader.get(url, HTTP_ACCEPT=DECODED))
+    parts = parts_of(reader_client.get(url, HTTP_ACCEPT=DECODED))
     assert [payload for _, payload in parts] == [
         frame.astype(frame.dtype.newbyteorder("<")).tobytes() for frame in expected
     ]
-    stored = parts_of(reader.get(url, HTTP_ACCEPT=OHIF_FRAMES))
+    stored = parts_of(reader_client.get(url, HTTP_ACCEPT=OHIF_FRAMES))
     stored_ts = ds.file_meta.TransferSyntaxUID
     label = ELE if stored_ts == "1.2.840.10008.1.2.2" else stored_ts
     assert {ctype for ctype, _ in stored} == {f"application/octet-stream; transfer-syntax={label}"}

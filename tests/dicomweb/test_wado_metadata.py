@@ -21,11 +21,11 @@ def series_url(ds) -> str:
 @pytest.mark.parametrize(
     "accept", [OHIF_METADATA, "application/dicom+json", "application/json", "*/*", None]
 )
-def test_series_metadata_in_instance_order(reader, accept):
+def test_series_metadata_in_instance_order(reader_client, accept):
     datasets = ct_series(3, rows=16, columns=16)
     store(*reversed(datasets))
     headers = {"HTTP_ACCEPT": accept} if accept else {}
-    response = reader.get(series_url(datasets[0]), **headers)
+    response = reader_client.get(series_url(datasets[0]), **headers)
     assert response.status_code == 200
     assert response["Content-Type"].split(";")[0] in ("application/dicom+json", "application/json")
     document = json.loads(body_of(response))
@@ -38,44 +38,44 @@ def test_series_metadata_in_instance_order(reader, accept):
 
 
 @pytest.mark.django_db
-def test_gzip_is_served_as_stored_when_accepted(reader):
+def test_gzip_is_served_as_stored_when_accepted(reader_client):
     datasets = ct_series(2, rows=16, columns=16)
     store(*datasets)
     url = series_url(datasets[0])
-    zipped = reader.get(url, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
-    plain = reader.get(url, HTTP_ACCEPT_ENCODING="identity")
+    zipped = reader_client.get(url, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+    plain = reader_client.get(url, HTTP_ACCEPT_ENCODING="identity")
     assert zipped["Content-Encoding"] == "gzip"
     assert "Content-Encoding" not in plain
     assert "Accept-Encoding" in zipped["Vary"]
     assert gzip.decompress(zipped.content) == plain.content
-    assert reader.get(url, HTTP_ACCEPT_ENCODING="gzip").content == zipped.content  # cached
+    assert reader_client.get(url, HTTP_ACCEPT_ENCODING="gzip").content == zipped.content  # cached
 
 
 @pytest.mark.django_db
-def test_study_metadata_joins_every_series(reader):
+def test_study_metadata_joins_every_series(reader_client):
     study_uid = uid()
     ct = ct_series(2, rows=16, columns=16, study_uid=study_uid)
     mr = mr_slice(0, study_uid=study_uid, series_number=2)
     store(*ct, mr)
-    document = json.loads(reader.get(f"/dicom-web/studies/{study_uid}/metadata").content)
+    document = json.loads(reader_client.get(f"/dicom-web/studies/{study_uid}/metadata").content)
     assert sorted(item["00080060"]["Value"][0] for item in document) == ["CT", "CT", "MR"]
     assert {item["0020000D"]["Value"][0] for item in document} == {study_uid}
 
 
 @pytest.mark.django_db
-def test_instance_metadata_and_its_pixel_bulkdata(reader):
+def test_instance_metadata_and_its_pixel_bulkdata(reader_client):
     ds = multiframe(3)
     store(ds)
-    (item,) = json.loads(reader.get(instance_path(ds) + "/metadata").content)
+    (item,) = json.loads(reader_client.get(instance_path(ds) + "/metadata").content)
     assert item["00280008"]["Value"] == [3]
     uri = item[PIXEL_DATA]["BulkDataURI"]
     assert uri == f"http://testserver{instance_path(ds)}/bulk/{PIXEL_DATA}"
-    ((_, payload),) = parts_of(reader.get(uri.removeprefix("http://testserver")))
+    ((_, payload),) = parts_of(reader_client.get(uri.removeprefix("http://testserver")))
     assert payload == ds.pixel_array.tobytes()
 
 
 @pytest.mark.django_db
-def test_bulkdata_uris_follow_the_proxy_and_sub_path(reader, settings):
+def test_bulkdata_uris_follow_the_proxy_and_sub_path(reader_client, settings):
     settings.USE_X_FORWARDED_HOST = True
     settings.ALLOWED_HOSTS = ["pacs.example.org", "testserver"]
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -91,11 +91,11 @@ def test_bulkdata_uris_follow_the_proxy_and_sub_path(reader, settings):
     # client passes SCRIPT_NAME on but does not, so it is done here as the handler would.
     set_script_prefix("/archive/")
     try:
-        behind = json.loads(gzip.decompress(reader.get(series_url(ds), **proxied).content))
+        behind = json.loads(gzip.decompress(reader_client.get(series_url(ds), **proxied).content))
     finally:
         set_script_prefix("/")
     direct = json.loads(
-        gzip.decompress(reader.get(series_url(ds), HTTP_ACCEPT_ENCODING="gzip").content)
+        gzip.decompress(reader_client.get(series_url(ds), HTTP_ACCEPT_ENCODING="gzip").content)
     )
     tail = f"/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/instances/{ds.SOPInstanceUID}/bulk/{PIXEL_DATA}"  # noqa: E501
     assert (
@@ -105,12 +105,14 @@ def test_bulkdata_uris_follow_the_proxy_and_sub_path(reader, settings):
 
 
 @pytest.mark.django_db
-def test_metadata_of_unknown_or_malformed_uids(reader):
-    assert reader.get(f"/dicom-web/studies/{uid()}/metadata").status_code == 404
-    bad = reader.get("/dicom-web/studies/1.2.x/series/1.3/metadata")
+def test_metadata_of_unknown_or_malformed_uids(reader_client):
+    assert reader_client.get(f"/dicom-web/studies/{uid()}/metadata").status_code == 404
+    bad = reader_client.get("/dicom-web/studies/1.2.x/series/1.3/metadata")
     assert bad.status_code == 400
     assert "valid UID" in bad.json()["detail"]
-    refused = reader.get(f"/dicom-web/studies/{uid()}/metadata", HTTP_ACCEPT="application/xml")
+    refused = reader_client.get(
+        f"/dicom-web/studies/{uid()}/metadata", HTTP_ACCEPT="application/xml"
+    )
     assert refused.status_code == 406
 
 

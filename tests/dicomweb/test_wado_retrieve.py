@@ -49,11 +49,11 @@ def test_dicomweb_client_gets_the_uploaded_bytes_back(client_of):
         None,
     ],
 )
-def test_series_comes_as_multipart_of_stored_files(reader, accept):
+def test_series_comes_as_multipart_of_stored_files(reader_client, accept):
     datasets = ct_series(3, rows=16, columns=16)
     sent = store(*datasets)
     headers = {"HTTP_ACCEPT": accept} if accept else {}
-    response = reader.get(
+    response = reader_client.get(
         f"/dicom-web/studies/{datasets[0].StudyInstanceUID}/series/{datasets[0].SeriesInstanceUID}",
         **headers,
     )
@@ -65,40 +65,40 @@ def test_series_comes_as_multipart_of_stored_files(reader, accept):
 
 
 @pytest.mark.django_db
-def test_boundary_is_random_per_response(reader):
+def test_boundary_is_random_per_response(reader_client):
     ds = ct_slice(0, rows=8, columns=8)
     store(ds)
     url = f"/dicom-web/studies/{ds.StudyInstanceUID}"
-    first, second = reader.get(url), reader.get(url)
+    first, second = reader_client.get(url), reader_client.get(url)
     assert first["Content-Type"] != second["Content-Type"]
 
 
 @pytest.mark.django_db
-def test_compressed_instance_is_stored_as_is_or_decoded_on_request(reader):
+def test_compressed_instance_is_stored_as_is_or_decoded_on_request(reader_client):
     ds = compressed(ct_slice(0, rows=32, columns=32))
     original = ds.pixel_array.copy()
     (sent,) = store(ds)
     url = instance_path(ds)
 
-    as_stored = parts_of(reader.get(url, HTTP_ACCEPT=_dicom("*")))
+    as_stored = parts_of(reader_client.get(url, HTTP_ACCEPT=_dicom("*")))
     assert as_stored == [("application/dicom; transfer-syntax=1.2.840.10008.1.2.5", sent)]
 
-    decoded = parts_of(reader.get(url, HTTP_ACCEPT=_dicom("1.2.840.10008.1.2.1")))
+    decoded = parts_of(reader_client.get(url, HTTP_ACCEPT=_dicom("1.2.840.10008.1.2.1")))
     assert decoded[0][0] == "application/dicom; transfer-syntax=1.2.840.10008.1.2.1"
     back = pydicom.dcmread(pydicom.filebase.DicomBytesIO(decoded[0][1]))
     assert back.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.1"
     assert back.pixel_array.tobytes() == original.tobytes()
 
-    refused = reader.get(url, HTTP_ACCEPT=_dicom("1.2.840.10008.1.2.4.80"))
+    refused = reader_client.get(url, HTTP_ACCEPT=_dicom("1.2.840.10008.1.2.4.80"))
     assert refused.status_code == 406
     assert "1.2.840.10008.1.2.1" in refused.json()["detail"]
 
 
 @pytest.mark.django_db
-def test_single_part_instance_when_asked(reader):
+def test_single_part_instance_when_asked(reader_client):
     ds = ct_slice(0, rows=8, columns=8)
     (sent,) = store(ds)
-    response = reader.get(instance_path(ds), HTTP_ACCEPT="application/dicom")
+    response = reader_client.get(instance_path(ds), HTTP_ACCEPT="application/dicom")
     assert response["Content-Type"] == "application/dicom"
     assert body_of(response) == sent
 
@@ -114,17 +114,17 @@ def test_single_part_instance_when_asked(reader):
         ("/dicom-web/studies/1.2/series/1.3/instances/1.4", 404),
     ],
 )
-def test_unknown_and_hostile_uids_are_refused(reader, path, status):
-    response = reader.get(path)
+def test_unknown_and_hostile_uids_are_refused(reader_client, path, status):
+    response = reader_client.get(path)
     assert response.status_code == status
     assert response.json()["detail"]
 
 
 @pytest.mark.django_db
-def test_unsatisfiable_accept_is_406_with_reason(reader):
+def test_unsatisfiable_accept_is_406_with_reason(reader_client):
     ds = ct_slice(0, rows=8, columns=8)
     store(ds)
-    response = reader.get(
+    response = reader_client.get(
         f"/dicom-web/studies/{ds.StudyInstanceUID}", HTTP_ACCEPT="application/zip"
     )
     assert response.status_code == 406
