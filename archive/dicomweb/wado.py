@@ -66,7 +66,10 @@ class RetrieveInstances(WadoView):
                 "Explicit VR Little Endian (1.2.840.10008.1.2.1), as multipart/related"
             )
         if not choices[0].multipart:
-            return _single_part(_instance_payload(rows[0], choices[0].offer), accept.DICOM)
+            response = _single_part(_instance_payload(rows[0], choices[0].offer), accept.DICOM)
+            if choices[0].offer.stored:
+                response["Content-Length"] = rows[0].file_size
+            return response
         parts = (
             (accept.part_content_type(choice.offer), _instance_payload(row, choice.offer))
             for row, choice in zip(rows, choices, strict=True)
