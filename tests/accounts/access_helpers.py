@@ -1,8 +1,16 @@
-"""Small helpers shared by the access tests: users with a role, STOW bodies."""
+"""Small helpers and fixtures shared by the access tests: users with a role, STOW bodies, one
+stored instance, an empty cache. (Not a conftest.py: other tests import the top-level
+conftest by name, and a second module called conftest would shadow it.)"""
 
-from dicom_data import to_bytes
+import io
+
+import pytest
+from dicom_data import ct_slice, to_bytes
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.test import Client
+
+from archive import intake
 
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=B'
 
@@ -33,3 +41,19 @@ def logged_in(user, **defaults) -> Client:
     client = Client(**defaults)
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Remembered tokens, Basic successes and access-log repeats start empty in every test."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def stored():
+    """One small CT instance in the archive."""
+    ds = ct_slice(rows=64, columns=64, seed=7)
+    intake.receive_stream(io.BytesIO(to_bytes(ds)))
+    return ds

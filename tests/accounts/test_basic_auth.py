@@ -5,7 +5,10 @@ takes effect at once although successes are remembered for a minute."""
 import base64
 
 import pytest
-from access_helpers import user_with_role
+from access_helpers import (
+    fresh_cache,  # noqa: F401 - fixtures
+    user_with_role,
+)
 from django.test import Client
 
 pytestmark = pytest.mark.django_db

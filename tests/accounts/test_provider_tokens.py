@@ -6,7 +6,7 @@ import time
 
 import pytest
 import requests
-from access_helpers import MULTIPART, multipart
+from access_helpers import MULTIPART, fresh_cache, multipart, stored  # noqa: F401 - fixtures
 from dicom_data import ct_slice
 from dicomweb_client.api import DICOMwebClient
 from oidc.provider import new_key
@@ -60,12 +60,12 @@ def test_reader_token_cannot_store_but_uploader_token_can(oidc_settings, dicomwe
 
     refused = stow(dicomweb_url, reader, ds)
     found_before = client_with(dicomweb_url, reader).search_for_studies()
-    stored = stow(dicomweb_url, uploader, ds)
+    accepted = stow(dicomweb_url, uploader, ds)
     found_after = client_with(dicomweb_url, reader).search_for_studies()
 
     assert refused.status_code == 403
     assert found_before == []
-    assert stored.status_code == 200
+    assert accepted.status_code == 200
     assert [s["0020000D"]["Value"][0] for s in found_after] == [ds.StudyInstanceUID]
 
 

@@ -3,7 +3,12 @@ browser says the request comes from this very origin (Sec-Fetch-Site / Origin), 
 anywhere else; outside /dicom-web/ the CSRF token is still required."""
 
 import pytest
-from access_helpers import logged_in, stow, user_with_role
+from access_helpers import (
+    fresh_cache,  # noqa: F401 - fixtures
+    logged_in,
+    stow,
+    user_with_role,
+)
 from dicom_data import ct_slice
 
 from archive.models import Study
