@@ -1,8 +1,8 @@
-"""The worklist's filters, sorting and paging: query-string parameters -> one page of studies.
+"""The worklist's filters and sorting: query-string parameters -> a Study QuerySet.
 
 Everything a search needs lives in the URL, so a search can be bookmarked and shared;
-``WorklistQuery.from_params`` reads it and ``to_params`` writes it back for links. Paging
-fetches one row more than a page instead of counting the table. Knows nothing of HTTP.
+``WorklistQuery.from_params`` reads it and ``to_params`` writes it back for links. Paging is in
+``paging``. Knows nothing of HTTP.
 """
 
 import re
@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
 
 from archive.dicomweb.query import like_pattern  # also registers the qido_like lookup
-from archive.models import CacheState, Study
+from archive.models import CacheState
 
 # Column key in the URL -> the fields it sorts by (ties end on the primary key, so that pages
 # never overlap or skip a row).
@@ -45,6 +45,7 @@ MODALITY_CHOICES = (
 )  # fmt: skip
 MAX_TEXT = 64
 MAX_PAGE = 100_000
+MAX_CURSOR = 400
 
 _MODALITY = re.compile(r"[A-Z0-9_]{1,16}")
 
@@ -62,6 +63,10 @@ class WorklistQuery:
     state: str = ""
     sort: str = DEFAULT_SORT
     page: int = 1
+    # Keyset paging: the sort key of the row this page follows (after) or precedes (before),
+    # as written by ``paging``; a page number alone falls back to an offset.
+    after: str = ""
+    before: str = ""
     # Parameters that could not be used, in words for the user; the rest of the search runs.
     problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -123,6 +128,8 @@ class WorklistQuery:
             state=state,
             sort=sort,
             page=int(page),
+            after=str(params.get("after", "") or "")[:MAX_CURSOR],
+            before=str(params.get("before", "") or "")[:MAX_CURSOR],
             problems=tuple(problems),
         )
 
@@ -169,12 +176,17 @@ class WorklistQuery:
             studies = with_state_rank(studies).filter(state_rank=STATE_RANK[self.state])
         return studies
 
-    def order(self, studies: QuerySet) -> QuerySet:
-        descending = self.sort.startswith("-")
-        fields = SORTS[self.sort.lstrip("-")]
-        if "state_rank" in fields:
+    @property
+    def sort_keys(self) -> tuple[tuple[str, ...], bool]:
+        """The fields the list is ordered by, ending on the primary key, and whether they
+        descend (all the same way, so one composite index can serve them)."""
+        return (*SORTS[self.sort.lstrip("-")], "pk"), self.sort.startswith("-")
+
+    def order(self, studies: QuerySet, *, reverse: bool = False) -> QuerySet:
+        keys, descending = self.sort_keys
+        if "state_rank" in keys:
             studies = with_state_rank(studies)
-        keys = [*fields, "pk"]
+        descending = descending != reverse
         return studies.order_by(*(f"-{key}" if descending else key for key in keys))
 
     def to_params(self, **changes) -> str:
@@ -192,6 +204,8 @@ class WorklistQuery:
             ("state", query.state),
             ("sort", "" if query.sort == DEFAULT_SORT else query.sort),
             ("page", "" if query.page == 1 else str(query.page)),
+            ("after", query.after),
+            ("before", query.before),
         ]
         return urlencode([(key, value) for key, value in pairs if value])
 
@@ -201,56 +215,7 @@ class WorklistQuery:
             sort = column if self.sort.startswith("-") else f"-{column}"
         else:
             sort = f"-{column}" if column in ("date", "received", "series", "instances") else column
-        return self.to_params(sort=sort, page=1)
-
-
-@dataclass(frozen=True)
-class Page:
-    studies: list
-    number: int
-    size: int
-    has_next: bool
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def first_index(self) -> int:
-        return (self.number - 1) * self.size + 1 if self.studies else 0
-
-    @property
-    def last_index(self) -> int:
-        return (self.number - 1) * self.size + len(self.studies)
-
-
-def fetch_page(query: WorklistQuery, size: int, today: date) -> Page:
-    """One page of matching studies; one row more than the page tells whether another follows."""
-    studies = query.order(query.filter(Study.objects.all(), today))
-    offset = (query.page - 1) * size
-    rows = list(studies.only(*ROW_FIELDS)[offset : offset + size + 1])
-    return Page(rows[:size], query.page, size, has_next=len(rows) > size)
-
-
-# What a worklist row shows; the cached JSON documents stay in the database.
-ROW_FIELDS = (
-    "study_instance_uid",
-    "study_date",
-    "study_time",
-    "accession_number",
-    "study_description",
-    "patient_name",
-    "patient_id",
-    "patient_birth_date",
-    "patient_sex",
-    "modalities_in_study",
-    "number_of_study_related_series",
-    "number_of_study_related_instances",
-    "generation",
-    "cache_generation",
-    "cache_error",
-    "created_at",
-)
+        return self.to_params(sort=sort, page=1, after="", before="")
 
 
 def with_state_rank(studies: QuerySet) -> QuerySet:

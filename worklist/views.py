@@ -16,8 +16,8 @@ from archive import deletion, storage
 from archive.models import Study
 from archive.uids import is_valid_uid
 
-from . import links, upload, zipstream
-from .query import MODALITY_CHOICES, STATES, WorklistQuery, fetch_page
+from . import links, paging, upload, zipstream
+from .query import MODALITY_CHOICES, STATES, WorklistQuery
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ STATE_FIELDS = (
 
 def _list_context(request) -> dict:
     query = WorklistQuery.from_params(request.GET)
-    page = fetch_page(query, settings.WORKLIST_PAGE_SIZE, timezone.localdate())
+    page = paging.fetch_page(query, settings.WORKLIST_PAGE_SIZE, timezone.localdate())
     study_links = links.StudyLinks()
     for study in page.studies:
         study.links = study_links.for_study(study.study_instance_uid)
@@ -137,9 +137,10 @@ def _list_context(request) -> dict:
         "query": query,
         "page": page,
         "columns": _columns(query),
-        "first_href": "?" + query.to_params(page=1),
-        "previous_href": "?" + query.to_params(page=max(page.number - 1, 1)),
-        "next_href": "?" + query.to_params(page=page.number + 1),
+        "first_href": "?" + query.to_params(page=1, after="", before=""),
+        "previous_href": "?" + page.previous_query(query).to_params(),
+        "next_href": "?" + page.next_query(query).to_params(),
+        "problems": [*query.problems, *([page.problem] if page.problem else [])],
         "modality_choices": sorted(set(MODALITY_CHOICES) | set(query.modalities)),
         "states": STATES,
         "can_upload": has_role(request.user, UPLOADER),
