@@ -16,8 +16,13 @@ ORDER = (READER, UPLOADER, ADMIN)
 
 
 def cap_role(user, role: str) -> None:
-    """Limit this request's user to ``role`` at most (a personal API token scoped to a role)."""
+    """Limit this request's user (an in-memory object, never saved) to ``role`` at most: a
+    personal API token scoped to a role. Below admin, the staff and superuser flags are cleared
+    too, so a superuser's reader token cannot open the Django admin."""
     user._role_cap = role
+    user._is_superuser = user.is_superuser
+    if role != ADMIN:
+        user.is_staff = user.is_superuser = False
 
 
 def has_role(user, role: str) -> bool:
@@ -26,7 +31,7 @@ def has_role(user, role: str) -> bool:
     cap = getattr(user, "_role_cap", None)
     if cap is not None and ORDER.index(cap) < ORDER.index(role):
         return False
-    if user.is_superuser:
+    if getattr(user, "_is_superuser", user.is_superuser):
         return True
     held = getattr(user, "_role_names", None)
     if held is None:

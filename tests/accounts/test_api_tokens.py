@@ -82,6 +82,17 @@ def test_admin_token_scoped_to_reader_cannot_delete(admin_client, admin_user, st
     assert Study.objects.filter(study_instance_uid=stored.StudyInstanceUID).exists()
 
 
+def test_superusers_reader_token_cannot_open_the_django_admin(admin_client, admin_user):
+    key = issue(admin_client, admin_user, "reader")
+
+    search = bearer(key).get("/dicom-web/studies")
+    admin_page = bearer(key).get("/admin/accounts/apitoken/")
+
+    assert search.status_code == 200
+    assert admin_page.status_code == 302 and "/login/" in admin_page["Location"]
+    assert ApiToken.objects.get().user.is_superuser  # nothing was saved
+
+
 def test_revoked_token_is_refused(admin_client, uploader, stored):
     key = issue(admin_client, uploader, "reader")
     token = ApiToken.objects.get()
