@@ -2,6 +2,7 @@
 sequences and codes, and what is (or is not) in the database and storage afterwards."""
 
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -355,3 +356,25 @@ def test_retrieve_urls_behind_a_proxy_under_a_sub_path(api, settings):
     answer = response.json()
     assert value(answer[RETRIEVE_URL]) == f"{root}/studies/{ds.StudyInstanceUID}"
     assert value(items(answer, REFERENCED)[0][RETRIEVE_URL]).startswith(f"{root}/studies/")
+
+
+def test_concurrent_uploads_into_the_same_studies(dicomweb_session, dicomweb_url):
+    """Four clients store the same two studies at once, each in its own order and split: every
+    request succeeds, every instance is stored once, the counts add up."""
+    x, y = ct_series(6, rows=16, columns=16), ct_series(6, rows=16, columns=16)
+    orders = [x + y, y + x, x[::-1] + y[::-1], [d for pair in zip(y, x, strict=True) for d in pair]]
+
+    def upload(datasets):
+        return post(dicomweb_session, f"{dicomweb_url}/studies", [to_bytes(d) for d in datasets])
+
+    with ThreadPoolExecutor(4) as pool:
+        responses = list(pool.map(upload, orders))
+
+    assert [r.status_code for r in responses].count(500) == 0, responses[0].text[-3000:]
+    assert all(r.status_code in (200, 202) for r in responses), [r.text for r in responses]
+    for response in responses:
+        assert len(items(response.json(), REFERENCED)) == 12
+    assert Instance.objects.count() == 12
+    for series in (x, y):
+        study = Study.objects.get(study_instance_uid=series[0].StudyInstanceUID)
+        assert study.number_of_study_related_instances == 6
