@@ -62,7 +62,10 @@ def build(study_id: int, generation: int, *, reextract: bool = False) -> str:
     if study is None:
         return Outcome.DELETED
     try:
-        extract(Instance.objects.filter(series__study_id=study_id), everything=reextract)
+        # Builds queued by consecutive uploads run side by side on two worker processes:
+        # alternate directions so that they share the parsing instead of repeating it.
+        instances = Instance.objects.filter(series__study_id=study_id)
+        extract(instances, everything=reextract, backwards=generation % 2 == 1)
         current = _generation(study_id)
         if current is None:
             return Outcome.DELETED
@@ -132,17 +135,19 @@ def expand(document: bytes, placeholder: str, value: str) -> bytes:
     return gzip.decompress(document).replace(placeholder.encode(), escaped)
 
 
-def extract(instances, *, everything: bool = False) -> int:
+def extract(instances, *, everything: bool = False, backwards: bool = False) -> int:
     """Store the DICOM JSON of those ``instances`` (a queryset) that lack it, or of all of
     them with ``everything``; returns how many were written. One parse per file, in batches.
 
     A row is only written if its file is still the one parsed (same sha256), so an instance
     replaced meanwhile keeps ``metadata`` empty for the next build. Instances deleted meanwhile
-    are skipped.
+    are skipped. Each batch is chosen among the rows still lacking metadata, so two builds of
+    one study going opposite ways (``backwards``) meet in the middle instead of parsing every
+    file twice.
     """
     if not everything:
         instances = instances.filter(metadata__isnull=True)
-    rows = instances.order_by("pk").values_list(
+    rows = instances.order_by("-pk" if backwards else "pk").values_list(
         "pk",
         "sha256",
         "file_path",
@@ -150,15 +155,18 @@ def extract(instances, *, everything: bool = False) -> int:
         "series__series_instance_uid",
         "series__study__study_instance_uid",
     )
-    written, last = 0, 0
-    while batch := list(rows.filter(pk__gt=last)[:EXTRACT_BATCH]):
+    written, last = 0, None
+    while True:
+        after = {} if last is None else {"pk__lt" if backwards else "pk__gt": last}
+        batch = list(rows.filter(**after)[:EXTRACT_BATCH])
+        if not batch:
+            return written
         last = batch[-1][0]
         parsed = [(pk, sha, _parse(pk, path, st, se, sop)) for pk, sha, path, sop, se, st in batch]
         with transaction.atomic():
             for pk, sha, metadata in parsed:
                 if metadata is not None:
                     written += Instance.objects.filter(pk=pk, sha256=sha).update(metadata=metadata)
-    return written
 
 
 def bulk_uri_prefix(study_uid: str, series_uid: str, sop_uid: str) -> str:

@@ -213,3 +213,16 @@ def test_readers_of_deleted_rows_raise_does_not_exist():
         caches.series_metadata(series)
     with pytest.raises(Study.DoesNotExist):
         caches.study_ohif_json(study)
+
+
+@pytest.mark.django_db
+def test_extract_either_way_writes_each_missing_instance_once(monkeypatch):
+    monkeypatch.setattr(caches, "EXTRACT_BATCH", 2)  # several batches from 5 instances
+    study, series = stored_series(ct_series(5, rows=8, columns=8))
+    instances = Instance.objects.filter(series=series)
+
+    assert caches.extract(instances.filter(instance_number__lte=2)) == 2
+    assert caches.extract(instances, backwards=True) == 3
+    assert caches.extract(instances) == 0
+    assert caches.extract(instances, everything=True, backwards=True) == 5
+    assert not instances.filter(metadata__isnull=True).exists()
