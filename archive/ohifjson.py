@@ -47,8 +47,11 @@ _SEQUENCES = {
     "RadiopharmaceuticalInformationSequence", "SequenceOfUltrasoundRegions",
     "ConceptNameCodeSequence", "ContentSequence", "ContentTemplateSequence",
     "CurrentRequestedProcedureEvidenceSequence", "CodingSchemeIdentificationSequence",
-    "ReferencedSeriesSequence", "ReferencedImageSequence", "SharedFunctionalGroupsSequence",
+    "ReferencedSeriesSequence", "ReferencedImageSequence",
 }  # fmt: skip
+# Functional groups (enhanced multi-frame) are not copied whole into every frame's entry: the
+# attributes OHIF needs are taken out of them per frame (``_FUNCTIONAL_GROUPS``).
+
 # Vendor SUV factors, keyed by tag as Orthanc's plugin does (Philips x2, GE).
 _PRIVATE = {"70531000": float, "70531009": float, "0009100D": str}
 

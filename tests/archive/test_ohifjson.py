@@ -163,6 +163,9 @@ def test_enhanced_multiframe_frames_get_their_own_position(tmp_path):
         [0.0, 0.0, 5.0],
     ]
     assert all(e["metadata"]["ImageOrientationPatient"] == [0, 1, 0, 0, 0, -1] for e in entries)
+    # the functional groups themselves are not repeated in every frame's entry
+    assert not any("SharedFunctionalGroupsSequence" in e["metadata"] for e in entries)
+    assert not any("PerFrameFunctionalGroupsSequence" in e["metadata"] for e in entries)
 
 
 def test_series_sorted_by_number_and_modalities_listed(tmp_path):
