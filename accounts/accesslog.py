@@ -95,8 +95,10 @@ def signed_link_grant(match):
 
 
 def client_ip(request) -> str | None:
+    """Behind the trusted proxy, the address it appended (the last X-Forwarded-For hop: the
+    ones before it come from the client and could be anything)."""
     if settings.USE_X_FORWARDED_HOST and (forwarded := request.headers.get("X-Forwarded-For")):
-        return forwarded.split(",")[0].strip() or None
+        return forwarded.split(",")[-1].strip() or None
     return request.META.get("REMOTE_ADDR") or None
 
 

@@ -119,3 +119,15 @@ def test_signed_dicom_json_link_is_logged_for_the_user_it_names(django_user_mode
     assert response.status_code == 200
     (view,) = events("view")
     assert (view.username, view.study_instance_uid) == ("lina", stored.StudyInstanceUID)
+
+
+def test_behind_a_proxy_the_address_it_added_is_logged(django_user_model, settings, stored):
+    settings.USE_X_FORWARDED_HOST = True
+    reader = user_client(django_user_model, "rita", "reader")
+
+    reader.get(
+        f"/dicom-web/studies/{stored.StudyInstanceUID}/metadata",
+        HTTP_X_FORWARDED_FOR="6.6.6.6, 192.0.2.44",  # the first hop is the client's claim
+    )
+
+    assert events("view")[0].ip == "192.0.2.44"
