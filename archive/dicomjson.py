@@ -14,6 +14,7 @@ for the bulkdata endpoint, and ``element_at`` finds the element it names.
 
 import logging
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -56,18 +57,15 @@ def parse_bulk_path(text: str) -> BulkPath | None:
         return None
     path = []
     for i, part in enumerate(parts):
-        if i % 2 == 0:
-            if len(part) != 8:
-                return None
-            try:
-                path.append(int(part, 16))
-            except ValueError:
-                return None
-        else:
-            if not part.isdigit():
-                return None
-            path.append(int(part))
+        pattern = _TAG if i % 2 == 0 else _ITEM
+        if not pattern.fullmatch(part):
+            return None
+        path.append(int(part, 16) if i % 2 == 0 else int(part))
     return tuple(path)
+
+
+_TAG = re.compile(r"[0-9A-Fa-f]{8}")
+_ITEM = re.compile(r"[0-9]{1,6}")
 
 
 def element_at(dataset: Dataset, path: BulkPath) -> DataElement | None:

@@ -104,7 +104,9 @@ def test_bulk_paths_parse_back():
     assert dicomjson.bulk_path((0x00540016, 0, 0x00181072)) == "00540016/0/00181072"
     assert dicomjson.parse_bulk_path("00540016/0/00181072") == (0x00540016, 0, 0x00181072)
     assert dicomjson.parse_bulk_path("7fe00010") == (0x7FE00010,)
-    for bad in ("", "7FE0001", "00540016/0", "00540016/x/00181072", "zzzzzzzz", "../etc"):
+    bad_paths = ("", "7FE0001", "00540016/0", "00540016/x/00181072", "zzzzzzzz", "../etc")
+    bad_paths += ("0x7FE001", "+7FE0001", " 7FE0001", "00540016/\u00b2/00181072")
+    for bad in bad_paths:
         assert dicomjson.parse_bulk_path(bad) is None
 
 
