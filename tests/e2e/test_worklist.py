@@ -59,13 +59,19 @@ def test_upload_find_expand_open_and_download(page, live_server, tmp_path, scree
     row(page, older.StudyInstanceUID).wait_for()
     page.evaluate("window.sameDocument = true")
     page.click("#upload-toggle")
-    cdp = throttle_uploads(page, 24 * 1024)
+    cdp = throttle_uploads(page, 12 * 1024)
     page.set_input_files("#pick-files", [str(path) for path in files])
     page.wait_for_function(
         "[...document.querySelectorAll('#upload-files progress')]"
         ".some(p => p.value > 0.05 && p.value < 0.95)"
     )
     screenshot(page, "upload-in-progress")
+    # Searching while the files go up: the results change in place, the uploads go on.
+    page.fill('input[name="name"]', "worklist")
+    page.click('#filters button[type="submit"]')
+    page.wait_for_url("**/?name=worklist")
+    row(page, older.StudyInstanceUID).wait_for(state="detached")
+    assert page.locator("#upload-files li:not([data-status])").count() >= 1
     cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
              "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
 

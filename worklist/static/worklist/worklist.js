@@ -152,6 +152,50 @@
   rememberStudies();
   setTimeout(pollStates, 2000);
 
+  // ---- Searching while files upload ---------------------------------------------------
+  // A page load would cut the uploads short, so while they run, searches, sorting and paging
+  // replace the results part in place and put the search in the address bar.
+  let uploading = () => false;
+
+  async function showSearch(search, push) {
+    const response = await fetch(`${body.dataset.rowsUrl}${search}`, { credentials: "same-origin" });
+    if (!response.ok) {
+      toast("The search could not be run; try again when the uploads are done.");
+      return;
+    }
+    results.innerHTML = await response.text();
+    rememberStudies();
+    if (push) history.pushState(null, "", `${location.pathname}${search}`);
+    const sort = new URLSearchParams(search).get("sort");
+    let hidden = filters.querySelector('input[name="sort"]');
+    if (sort && !hidden) {
+      hidden = Object.assign(document.createElement("input"), { type: "hidden", name: "sort" });
+      filters.append(hidden);
+    }
+    if (hidden) hidden.value = sort || "";
+  }
+
+  filters.addEventListener("submit", (event) => {
+    if (!uploading()) return;
+    event.preventDefault();
+    const params = new URLSearchParams();
+    for (const [key, value] of new FormData(filters)) {
+      const rangeOff = (key === "from" || key === "to") && preset.value !== "custom";
+      if (value && !rangeOff) params.append(key, value);
+    }
+    for (const input of filters.querySelectorAll(":disabled")) input.disabled = false;
+    const search = params.toString();
+    showSearch(search ? `?${search}` : "", true);
+  });
+  results.addEventListener("click", (event) => {
+    const link = event.target.closest("th a, .pager a, .empty a");
+    if (!link || !uploading() || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (link.origin !== location.origin || link.pathname !== location.pathname) return;
+    event.preventDefault();
+    showSearch(link.search, true);
+  });
+  window.addEventListener("popstate", () => showSearch(location.search, false));
+
   // ---- Deletion, for administrators ---------------------------------------------------
   const dialog = document.getElementById("delete-dialog");
   if (dialog) {
@@ -209,6 +253,7 @@
     const clear = document.getElementById("upload-clear");
     const CONCURRENCY = 3;
     let jobs = [];
+    uploading = () => jobs.some((job) => !job.done);
     let running = 0;
 
     const showPanel = (show) => {
