@@ -10,17 +10,22 @@ from pathlib import Path
 from . import dicomjson
 
 PIXEL_DATA = (0x7FE00010,)
+ENCAPSULATED_DOCUMENT = (0x00420011,)
 
 
-def read_value(file: Path, path: dicomjson.BulkPath) -> bytes | None:
-    """The raw value of the element, or None when the file has no such element or it holds
-    no binary value."""
-    element = dicomjson.element_at(dicomjson.read(file), path)
+def read_value(file: Path, path: dicomjson.BulkPath) -> tuple[bytes, str | None] | None:
+    """The raw value of the element and, for an encapsulated document, its MIME type (from
+    MIMETypeOfEncapsulatedDocument); None when the file has no such binary element."""
+    dataset = dicomjson.read(file)
+    element = dicomjson.element_at(dataset, path)
     if element is None or element.VR == "SQ" or element.value is None:
         return None
     value = element.value
-    if isinstance(value, bytes):
-        return value
     if isinstance(value, str):
-        return value.encode()
-    return None
+        value = value.encode()
+    if not isinstance(value, bytes):
+        return None
+    media_type = None
+    if path == ENCAPSULATED_DOCUMENT:
+        media_type = str(dataset.get("MIMETypeOfEncapsulatedDocument", "")).strip() or None
+    return value, media_type

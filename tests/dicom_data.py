@@ -240,3 +240,18 @@ def ct_blocks_series(count: int, *, size=128, blocks=8, **kw) -> list[Dataset]:
         _pixels(ds, (hu + 1024).astype(np.uint16))
         series.append(ds)
     return series
+
+
+def encapsulated_pdf(size: int = 4000, **kw) -> Dataset:
+    """An Encapsulated PDF instance (no pixel data); the document is ``size`` bytes (even),
+    large enough to be given as a BulkDataURI in DICOM JSON."""
+    from pydicom.uid import EncapsulatedPDFStorage
+
+    kw.setdefault("modality", "DOC")
+    ds = _base(EncapsulatedPDFStorage, **kw)
+    body = b"%PDF-1.4\n" + bytes(np.random.default_rng(400).integers(32, 127, size - 16, np.uint8))
+    ds.EncapsulatedDocument = (body + b"\n%%EOF\n")[: size - (size % 2)]
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    ds.DocumentTitle = "Generated report"
+    ds.BurnedInAnnotation = "YES"
+    return ds

@@ -80,7 +80,7 @@ class Offer:
     """
 
     media_type: str
-    transfer_syntax: str
+    transfer_syntax: str | None  # None: not pixel data (a document, a waveform), no syntax
     stored: bool = True
 
 
@@ -152,6 +152,8 @@ def instance_offers(stored_ts: str) -> list[Offer]:
 
 
 def part_content_type(offer: Offer) -> str:
+    if offer.transfer_syntax is None:
+        return offer.media_type
     return f"{offer.media_type}; transfer-syntax={offer.transfer_syntax}"
 
 
@@ -174,7 +176,7 @@ def _allows(media_range: MediaRange, offer: Offer) -> bool:
     if not _type_matches(wanted, offer.media_type):
         return False
     ts = media_range.transfer_syntax
-    if ts == "*":
+    if ts == "*" or offer.transfer_syntax is None:
         return True
     if ts is not None:
         return ts == offer.transfer_syntax

@@ -52,7 +52,7 @@ class RetrieveInstances(WadoView):
             rows = lookup.instances(study, series)
         else:
             rows = [lookup.instance(study, series, instance)]
-        ranges = accept.parse(request.headers.get("Accept"))
+        ranges = _accepted(request)
         single = instance is not None
         choices = [
             accept.choose(
@@ -129,11 +129,14 @@ class RetrieveBulkdata(WadoView):
             raise ParseError(f"{tag_path[:80]!r} is not a tag path (GGGGEEEE[/item/GGGGEEEE])")
         if path == bulkdata.PIXEL_DATA and row.rows is not None:
             return _pixel_bulkdata(request, row)
-        value = bulkdata.read_value(row.absolute_path, path)
-        if value is None:
+        found = bulkdata.read_value(row.absolute_path, path)
+        if found is None:
             raise NotFound(f"instance {instance} has no bulk data at {tag_path}")
-        offer = accept.Offer(accept.OCTET_STREAM, accept.EXPLICIT_VR_LITTLE_ENDIAN)
-        return _respond(_choose(request, [offer], single_part=True), [value])
+        value, media_type = found
+        offers = [accept.Offer(accept.OCTET_STREAM, None)]
+        if media_type:
+            offers.append(accept.Offer(media_type, None))
+        return _respond(_choose(request, offers, single_part=True), [value])
 
 
 def _pixel_bulkdata(request, row: Instance):
@@ -148,10 +151,14 @@ def _pixel_bulkdata(request, row: Instance):
     return _respond(choice, [_frame(row, index, choice.offer) for index in range(count)])
 
 
+def _accepted(request) -> list[accept.MediaRange]:
+    """The ``accept`` query parameter (PS3.18 §8.3.3.1) wins over the header: a browser loading
+    a URL in <video> or <iframe> (OHIF's video and PDF viewports) cannot set headers."""
+    return accept.parse(request.query_params.get("accept") or request.headers.get("Accept"))
+
+
 def _choose(request, offers: list[accept.Offer], *, single_part: bool) -> accept.Choice:
-    choice = accept.choose(
-        accept.parse(request.headers.get("Accept")), offers, single_part=single_part
-    )
+    choice = accept.choose(_accepted(request), offers, single_part=single_part)
     if choice is None:
         available = ", ".join(accept.part_content_type(offer) for offer in offers)
         where = "" if single_part else " (several frames: multipart/related only)"

@@ -2,10 +2,12 @@
 pydicom's ``pixel_array`` of the original for Explicit VR Little Endian, with the headers OHIF
 and dicomweb-client really send."""
 
+import json
+
 import numpy as np
 import pydicom
 import pytest
-from dicom_data import compressed, ct_slice, multiframe
+from dicom_data import compressed, ct_slice, encapsulated_pdf, multiframe
 from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, generate_frames
@@ -213,3 +215,19 @@ def test_real_files_from_other_encoders(reader_client, name):
         assert [payload for _, payload in stored] == list(
             generate_frames(ds.PixelData, number_of_frames=len(expected))
         )
+
+
+@pytest.mark.django_db
+def test_encapsulated_pdf_through_its_bulkdata_uri_and_accept_parameter(reader_client):
+    ds = encapsulated_pdf()
+    store(ds)
+    (item,) = json.loads(reader_client.get(instance_path(ds) + "/metadata").content)
+    path = item["00420011"]["BulkDataURI"].removeprefix("http://testserver")
+    # OHIF's PDF viewport loads the URL in an <iframe>: no Accept header, ?accept= instead.
+    pdf = reader_client.get(path + "?accept=application/pdf")
+    assert pdf["Content-Type"] == "application/pdf"
+    assert body_of(pdf) == ds.EncapsulatedDocument
+    ((ctype, payload),) = parts_of(reader_client.get(path))
+    assert (ctype, payload) == ("application/octet-stream", ds.EncapsulatedDocument)
+    assert reader_client.get(path + "?accept=image/png").status_code == 406
+    assert reader_client.get(instance_path(ds) + "/frames/1").status_code == 404
