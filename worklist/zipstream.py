@@ -68,7 +68,7 @@ def study_entries(study: Study) -> Iterator[tuple[str, Instance]]:
 
 
 def zip_name(study: Study) -> str:
-    parts = (_safe(study.patient_id), study.study_date, study.study_instance_uid)
+    parts = (_safe(study.patient_id), _safe(study.study_date), study.study_instance_uid)
     return "_".join(part for part in parts if part) + ".zip"
 
 

@@ -383,6 +383,7 @@
     }
 
     function httpProblem(code) {
+      if (code === 401) return "your session has ended: sign in again (reload the page), then send the file again";
       if (code === 403) return "you may not upload: this needs the uploader role, or your session expired (reload the page)";
       if (code === 413) return `the file is larger than the server accepts (${body.dataset.uploadMaxLabel} per file)`;
       if (code === 0) return "the server could not be reached";
