@@ -255,3 +255,29 @@ def encapsulated_pdf(size: int = 4000, **kw) -> Dataset:
     ds.DocumentTitle = "Generated report"
     ds.BurnedInAnnotation = "YES"
     return ds
+
+
+def mpeg4_video(size: int = 6000, **kw) -> tuple[Dataset, bytes]:
+    """A Video Photographic instance in MPEG-4 AVC/H.264 (1.2.840.10008.1.2.4.102) and the
+    stream it carries, split in two fragments. The bytes are not a playable film (nothing here
+    encodes video), only what a server must hand back unchanged."""
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import MPEG4HP41, VideoPhotographicImageStorage
+
+    kw.setdefault("modality", "XC")
+    ds = _base(VideoPhotographicImageStorage, **kw)
+    ds.file_meta.TransferSyntaxUID = MPEG4HP41
+    noise = np.random.default_rng(500).integers(0, 256, size - 16, np.uint8).tobytes()
+    stream = (b"\x00\x00\x00\x18ftypmp42" + noise)[: size - (size % 2)]
+    ds.Rows, ds.Columns, ds.NumberOfFrames = 16, 16, 10
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = (
+        3,
+        "YBR_PARTIAL_420",
+        0,
+    )
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.FrameTime, ds.FrameIncrementPointer = 40, (0x0018, 0x1063)
+    ds.PixelData = encapsulate([stream], fragments_per_frame=2)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    return ds, stream

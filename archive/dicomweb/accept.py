@@ -42,6 +42,7 @@ FRAME_MEDIA_TYPES = {
     "1.2.840.10008.1.2.4.105": "video/mp4",
     "1.2.840.10008.1.2.4.106": "video/mp4",
 }
+VIDEO_MEDIA_TYPES = {ts: mt for ts, mt in FRAME_MEDIA_TYPES.items() if mt.startswith("video/")}
 ALIASES = {"image/x-jls": "image/jls", "image/x-dicom-rle": "image/dicom-rle"}
 # Native little-endian pixel bytes are the same in both VR encodings, so stored frames in
 # either are sent as they lie in the file, labelled Explicit VR Little Endian.
@@ -141,6 +142,11 @@ def frame_offers(stored_ts: str, can_serve_stored: bool) -> list[Offer]:
         offers += [Offer(OCTET_STREAM, stored_ts), Offer(FRAME_MEDIA_TYPES[stored_ts], stored_ts)]
     offers.append(Offer(OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN, stored=False))
     return offers
+
+
+def video_offers(stored_ts: str) -> list[Offer]:
+    """A video's stream, as stored: its own media type, or octet-stream."""
+    return [Offer(VIDEO_MEDIA_TYPES[stored_ts], stored_ts), Offer(OCTET_STREAM, stored_ts)]
 
 
 def instance_offers(stored_ts: str) -> list[Offer]:

@@ -18,8 +18,8 @@ from accounts.permissions import IsReader
 from archive import pixels
 from archive.models import Instance
 
-from . import lookup
-from .renderers import JpegRenderer, PngRenderer
+from . import accept, lookup, wado
+from .renderers import JpegRenderer, Mp4Renderer, Mpeg2Renderer, PngRenderer
 
 THUMBNAIL_TIMEOUT = 7 * 24 * 3600
 
@@ -30,12 +30,21 @@ class RenderedView(APIView):
 
 
 class RetrieveRendered(RenderedView):
-    """Rendered instance (its first frame) or one rendered frame."""
+    """Rendered instance (its first frame; a video instance's MPEG stream as stored) or one
+    rendered frame."""
 
-    def get(self, request, study, series, instance, frame_list="1"):
+    renderer_classes = [JpegRenderer, PngRenderer, Mp4Renderer, Mpeg2Renderer]
+
+    def get(self, request, study, series, instance, frame_list=None):
         row = lookup.instance(study, series, instance)
         if row.rows is None:
             raise NotFound(f"instance {instance} has no pixel data to render")
+        video = row.transfer_syntax_uid in accept.VIDEO_MEDIA_TYPES
+        if video and frame_list is None:
+            return wado.video_response(request, row, rendered=True)
+        if video or not isinstance(request.accepted_renderer, JpegRenderer | PngRenderer):
+            raise NotAcceptable("video is sent as stored (rendered instance); frames as images")
+        frame_list = frame_list or "1"
         numbers = lookup.frame_numbers(frame_list, row.number_of_frames or 1)
         if len(numbers) != 1:
             raise ParseError("rendered frames are served one frame at a time")

@@ -80,3 +80,24 @@ class PngRenderer(_ImageRenderer):
     media_type = "image/png"
     format = "png"
     image_format = "png"
+
+
+class _VideoRenderer(_ErrorsAsJson, BaseRenderer):
+    """Lets DRF's negotiation accept a video type for a rendered video instance; the view
+    streams the stored MPEG bytes itself, so only error bodies pass through here."""
+
+    charset = None
+    render_style = "binary"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return data if isinstance(data, bytes) else self._error(data, renderer_context)
+
+
+class Mp4Renderer(_VideoRenderer):
+    media_type = "video/mp4"
+    format = "mp4"
+
+
+class Mpeg2Renderer(_VideoRenderer):
+    media_type = "video/mpeg2"
+    format = "mpeg2"

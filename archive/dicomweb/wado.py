@@ -140,6 +140,8 @@ class RetrieveBulkdata(WadoView):
 
 
 def _pixel_bulkdata(request, row: Instance):
+    if row.transfer_syntax_uid in accept.VIDEO_MEDIA_TYPES:
+        return video_response(request, row)
     count = row.number_of_frames or 1
     offers = accept.frame_offers(row.transfer_syntax_uid, bool(row.frame_offsets))
     choice = _choose(request, offers, single_part=True)
@@ -149,6 +151,15 @@ def _pixel_bulkdata(request, row: Instance):
     if not choice.multipart and count > 1:
         raise NotAcceptable("compressed pixel data of several frames comes as multipart/related")
     return _respond(choice, [_frame(row, index, choice.offer) for index in range(count)])
+
+
+def video_response(request, row: Instance, *, rendered: bool = False) -> HttpResponse:
+    """The MPEG stream of a video instance, streamed; as bulk data, single part unless
+    multipart is asked; as its rendered form, always single part."""
+    choice = _choose(request, accept.video_offers(row.transfer_syntax_uid), single_part=True)
+    if rendered:
+        choice = accept.Choice(choice.offer, multipart=False)
+    return _respond(choice, [bulkdata.encapsulated_stream(row.absolute_path)])
 
 
 def _accepted(request) -> list[accept.MediaRange]:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pydicom
 import pytest
-from dicom_data import compressed, ct_slice, encapsulated_pdf, multiframe
+from dicom_data import compressed, ct_slice, encapsulated_pdf, mpeg4_video, multiframe
 from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, generate_frames
@@ -231,3 +231,19 @@ def test_encapsulated_pdf_through_its_bulkdata_uri_and_accept_parameter(reader_c
     assert (ctype, payload) == ("application/octet-stream", ds.EncapsulatedDocument)
     assert reader_client.get(path + "?accept=image/png").status_code == 406
     assert reader_client.get(instance_path(ds) + "/frames/1").status_code == 404
+
+
+@pytest.mark.django_db
+def test_video_stream_from_bulkdata_and_rendered(reader_client):
+    ds, stream = mpeg4_video()
+    store(ds)
+    (item,) = json.loads(reader_client.get(instance_path(ds) + "/metadata").content)
+    bulk = item["7FE00010"]["BulkDataURI"].removeprefix("http://testserver")
+    # OHIF's video viewport: <video src="{BulkDataURI}?accept=video/mp4">, no Accept header.
+    for url in (bulk + "?accept=video/mp4", instance_path(ds) + "/rendered"):
+        response = reader_client.get(url)
+        assert response["Content-Type"] == "video/mp4; transfer-syntax=1.2.840.10008.1.2.4.102"
+        assert body_of(response) == stream
+    refused = reader_client.get(instance_path(ds) + "/rendered", HTTP_ACCEPT="image/jpeg")
+    assert refused.status_code == 406
+    assert reader_client.get(instance_path(ds) + "/frames/1/rendered").status_code == 406
