@@ -20,6 +20,8 @@ IMAGE_TYPES = {"image/jpeg": "jpeg", "image/png": "png"}
 
 
 class RetrieveWadoUri(wado.WadoView):
+    """The one WADO-URI resource; DICOMweb authentication and the reader role, as WADO-RS."""
+
     def get(self, request):
         params = request.query_params
         if params.get("requestType") != "WADO":
