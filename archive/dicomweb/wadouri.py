@@ -8,7 +8,7 @@ header, which is ignored here as the parameters say what is wanted. ``contentTyp
 ``windowCenter``/``windowWidth``, ``rows``/``columns`` and ``imageQuality``.
 """
 
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from rest_framework.exceptions import NotAcceptable, ParseError
 
 from archive import pixels
@@ -57,11 +57,7 @@ class RetrieveWadoUri(wado.WadoView):
 
 def _dicom(row, transfer_syntax: str | None):
     if transfer_syntax in (None, "", "*", row.transfer_syntax_uid):
-        response = StreamingHttpResponse(
-            wado.file_chunks(row.absolute_path), content_type=accept.DICOM
-        )
-        response["Content-Length"] = row.file_size
-        return response
+        return wado.file_response(row.absolute_path, accept.DICOM)
     if transfer_syntax == accept.EXPLICIT_VR_LITTLE_ENDIAN:
         try:
             return HttpResponse(
