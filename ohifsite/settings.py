@@ -277,6 +277,8 @@ OIDC_TOKEN_CACHE_SECONDS = envint("OIDC_TOKEN_CACHE_SECONDS", 300)
 
 # Browser security. HSTS is sent only on HTTPS requests; cookies are Secure when asked for.
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = envstr("SECURE_REFERRER_POLICY", "same-origin")
 X_FRAME_OPTIONS = "SAMEORIGIN"

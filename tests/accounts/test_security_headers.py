@@ -77,3 +77,14 @@ def test_cors_only_for_listed_origins(settings, admin_user):
     assert "authorization" in listed["Access-Control-Allow-Headers"]
     assert "Access-Control-Allow-Credentials" not in listed
     assert "Access-Control-Allow-Origin" not in other
+
+
+def test_plain_http_is_sent_to_https_when_asked_except_the_health_check(settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    page = Client().get("/accounts/login/")
+    health = Client().get("/healthz")
+
+    assert page.status_code == 301
+    assert page["Location"] == "https://testserver/accounts/login/"
+    assert health.status_code == 200
