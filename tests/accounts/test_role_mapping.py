@@ -1,0 +1,65 @@
+"""Provider groups to roles (accounts.identities.roles_from_claims): the claim as a list, a
+string or nested (Keycloak), renamed groups, a default role; and the user's groups and admin
+flags follow the provider at every sign-in."""
+
+import pytest
+from access_helpers import fresh_cache  # noqa: F401 - fixtures
+
+from accounts import identities, roles
+
+ISSUER = "https://sso.example.org/realms/hospital"
+
+
+@pytest.mark.parametrize(
+    "claims, expected",
+    [
+        ({"groups": ["reader"]}, {"reader"}),
+        ({"groups": "uploader other"}, {"uploader"}),
+        ({"groups": "reader,admin"}, {"reader", "admin"}),
+        ({"groups": []}, set()),
+        ({}, set()),
+        ({"groups": ["Admin"]}, set()),  # names are exact
+    ],
+)
+def test_groups_claim_shapes(claims, expected):
+    assert identities.roles_from_claims(claims) == expected
+
+
+def test_nested_claim_and_renamed_groups(settings):
+    settings.OIDC_ROLES_CLAIM = "realm_access.roles"
+    settings.OIDC_READER_GROUPS = ["radiology", "referrers"]
+    settings.OIDC_ADMIN_GROUPS = ["pacs-admins"]
+
+    assert identities.roles_from_claims({"realm_access": {"roles": ["referrers"]}}) == {"reader"}
+    assert identities.roles_from_claims({"realm_access": {"roles": ["pacs-admins"]}}) == {"admin"}
+    assert identities.roles_from_claims({"groups": ["reader"]}) == set()
+
+
+def test_default_role_for_everyone_the_provider_lets_in(settings):
+    settings.OIDC_DEFAULT_ROLE = "reader"
+
+    assert identities.roles_from_claims({"groups": ["uploader"]}) == {"reader", "uploader"}
+    assert identities.roles_from_claims({}) == {"reader"}
+
+
+@pytest.mark.django_db
+def test_roles_and_admin_flags_follow_the_provider():
+    claims = {"sub": "u-17", "preferred_username": "mara", "groups": ["admin"]}
+
+    first = identities.user_from_claims(ISSUER, claims)
+    assert (first.username, first.is_staff, first.is_superuser) == ("mara", True, True)
+    demoted = identities.user_from_claims(ISSUER, {**claims, "groups": ["reader"]})
+
+    demoted.refresh_from_db()
+    assert demoted.pk == first.pk
+    assert not demoted.is_staff and not demoted.is_superuser
+    assert list(demoted.groups.values_list("name", flat=True)) == ["reader"]
+    assert roles.highest_role(demoted) == roles.READER
+
+
+@pytest.mark.django_db
+def test_same_subject_at_another_issuer_is_another_user():
+    one = identities.user_from_claims(ISSUER, {"sub": "42", "preferred_username": "sam"})
+    other = identities.user_from_claims("https://other.example", {"sub": "42"})
+
+    assert one.pk != other.pk and other.username == "42"
