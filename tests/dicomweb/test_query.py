@@ -281,3 +281,23 @@ def test_wildcard_searches_have_trigram_indexes_on_postgresql():
         indexes = dict(cursor.fetchall())
     assert {"study_pname_trgm", "study_pid_trgm", "study_accession_trgm"} <= set(indexes)
     assert "(patient_name_key gin_trgm_ops)" in indexes["study_pname_trgm"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("level", list(Level))
+def test_a_search_is_one_statement_that_reads_no_cache_columns(level):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    study = make_study(patient_name="Smith^John", modalities=["CT", "MR"])
+    params = {"PatientName": "smi*", "ModalitiesInStudy": "CT", "StudyDate": "20240101-"}
+    if level is Level.STUDY:
+        params["includefield"] = "all"
+    with CaptureQueriesContext(connection) as queries:
+        page = search(QidoQuery.from_params(params, level))
+
+    assert len(page.rows) == {Level.STUDY: 1, Level.SERIES: 2, Level.INSTANCE: 2}[level]
+    assert page.rows[0]["StudyInstanceUID"] == study.study_instance_uid
+    (query,) = queries.captured_queries
+    for column in ("ohif_json", "metadata_json", "frame_offsets", '"metadata"'):
+        assert column not in query["sql"]
