@@ -2,15 +2,21 @@
 dicomweb-client searches and retrieves with a client-credentials token; expired, wrongly
 signed, wrong-audience and malformed tokens get 401 with a Bearer challenge."""
 
+import base64
+import hashlib
+import os
+import re
 import time
+from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 import requests
 from access_helpers import MULTIPART, fresh_cache, multipart, stored  # noqa: F401 - fixtures
 from dicom_data import ct_slice
 from dicomweb_client.api import DICOMwebClient
-from oidc.provider import new_key
+from oidc.provider import VIEWER_CLIENT_ID, new_key
 
+from accounts import roles
 from accounts.models import OidcIdentity
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -120,3 +126,65 @@ def test_anonymous_api_call_gets_401_with_bearer_challenge(stored, dicomweb_url)
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Bearer realm="ohifsite"'
     assert stored.StudyInstanceUID not in response.text
+
+
+def opaque_user_token(provider, username, password) -> str:
+    """An access token the way OHIF gets one (public client, code flow with PKCE): opaque,
+    not a JWT, so the archive must ask the provider's userinfo endpoint about it."""
+    verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    challenge = (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
+    redirect_uri = f"{provider.site}/ohif/callback"
+    browser = requests.Session()
+    login_form = browser.get(
+        f"{provider.issuer}/auth",
+        params={
+            "client_id": VIEWER_CLIENT_ID,
+            "redirect_uri": redirect_uri,
+            "response_type": "code",
+            "scope": "openid groups",
+            "state": "s" * 32,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        },
+        timeout=10,
+    )
+    action = re.search(r'action="([^"]+)"', login_form.text).group(1)
+    answer = browser.post(
+        provider.issuer + action,
+        data={"username": username, "password": password},
+        allow_redirects=False,
+        timeout=10,
+    )
+    while not answer.headers["Location"].startswith(redirect_uri):
+        answer = browser.get(urljoin(answer.url, answer.headers["Location"]), allow_redirects=False)
+    code = parse_qs(urlparse(answer.headers["Location"]).query)["code"][0]
+    tokens = requests.post(
+        f"{provider.issuer}/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "client_id": VIEWER_CLIENT_ID,
+            "code_verifier": verifier,
+        },
+        timeout=10,
+    )
+    return tokens.json()["access_token"]
+
+
+def test_opaque_token_is_checked_at_userinfo(stored, oidc_settings, dicomweb_url):
+    token = opaque_user_token(oidc_settings, "ursula", "ursula-pw")
+
+    first = get_studies(dicomweb_url, token)
+    again = get_studies(dicomweb_url, token)  # remembered: no second provider call needed
+    forged = get_studies(dicomweb_url, "x" * len(token))
+
+    assert token.count(".") != 2
+    assert first.status_code == again.status_code == 200
+    assert first.json()[0]["0020000D"]["Value"] == [stored.StudyInstanceUID]
+    user = OidcIdentity.objects.get(subject="ursula").user
+    assert roles.highest_role(user) == roles.UPLOADER
+    assert forged.status_code == 401
+    assert "does not accept" in forged.headers["WWW-Authenticate"]
