@@ -23,17 +23,21 @@ from archive.models import Series
 TIMEOUT = 600
 
 
+def etag(series: list[Series], base: str) -> str | None:
+    """A weak ETag for the document, when its series are fresh: it changes with the study's
+    generation and the root, so a client revalidating gets 304 until the study changes."""
+    if not _fresh(series):
+        return None
+    return f'W/"{_key(series, base).removeprefix("wado-metadata:")}"'
+
+
 def series_document(series: list[Series], base: str) -> bytes:
     """One JSON array (gzipped) made of the given series' arrays, in order, ``base`` filled in.
 
     One series for series metadata; every series of the study for study metadata. Each
     ``Series`` must come with its study loaded (``select_related``).
     """
-    fresh = all(
-        row.metadata_generation is not None and row.metadata_generation == row.study.generation
-        for row in series
-    )
-    key = _key(series, base) if fresh else None
+    key = _key(series, base) if _fresh(series) else None
     document = cache.get(key) if key else None
     if document is None:
         document = gzip.compress(
@@ -50,6 +54,13 @@ def instance_document(metadata: dict, base: str) -> bytes:
     """One instance's DICOM JSON object, as the one-element array PS3.18 asks for."""
     text = json.dumps([metadata], ensure_ascii=False, separators=(",", ":")).encode()
     return text.replace(caches.BASE_PLACEHOLDER.encode(), _json_escaped(base))
+
+
+def _fresh(series: list[Series]) -> bool:
+    return all(
+        row.metadata_generation is not None and row.metadata_generation == row.study.generation
+        for row in series
+    )
 
 
 def _key(series: list[Series], base: str) -> str:

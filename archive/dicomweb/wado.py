@@ -92,11 +92,18 @@ class RetrieveMetadata(APIView):
             series_rows = [lookup.series(study, series)]
         else:
             series_rows = lookup.series_of(lookup.study(study))
-        document = metadata_docs.series_document(series_rows, base)
-        gzipped = accept.accepts_gzip(request.headers.get("Accept-Encoding"))
-        response = Response(document if gzipped else gzip.decompress(document))
-        if gzipped:
-            response["Content-Encoding"] = "gzip"
+        etag = metadata_docs.etag(series_rows, base)
+        if etag and etag in request.headers.get("If-None-Match", ""):
+            response = HttpResponse(status=304)
+        else:
+            document = metadata_docs.series_document(series_rows, base)
+            gzipped = accept.accepts_gzip(request.headers.get("Accept-Encoding"))
+            response = Response(document if gzipped else gzip.decompress(document))
+            if gzipped:
+                response["Content-Encoding"] = "gzip"
+        if etag:
+            response["ETag"] = etag
+            response["Cache-Control"] = "private, no-cache"  # always revalidate: 304 is cheap
         response["Vary"] = "Accept, Accept-Encoding"
         return response
 

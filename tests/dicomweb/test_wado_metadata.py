@@ -135,3 +135,22 @@ def test_dicomweb_client_reads_metadata_and_follows_bulkdata(
     assert payload == ds.pixel_array.tobytes()
     series = client.retrieve_series_metadata(ds.StudyInstanceUID, ds.SeriesInstanceUID)
     assert series == [item]
+
+
+@pytest.mark.django_db
+def test_revalidation_is_304_until_the_study_changes(reader_client):
+    first, second = ct_series(2, rows=16, columns=16)
+    store(first)
+    url = series_url(first)
+    reader_client.get(url)  # builds the cache; the answer after it is fresh
+    fresh = reader_client.get(url, HTTP_ACCEPT_ENCODING="gzip")
+    etag = fresh["ETag"]
+    assert etag.startswith('W/"')
+    again = reader_client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304
+    assert again.content == b""
+    store(second)  # the study's generation moves: the old ETag no longer matches
+    changed = reader_client.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200
+    assert len(json.loads(changed.content)) == 2
+    assert reader_client.get(url)["ETag"] not in (etag, None)
