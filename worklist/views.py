@@ -113,7 +113,12 @@ def upload_file(request):
         log.warning("upload of %s failed: %s", name, exc)
         return _upload_error(name, 500, f"the server could not store the file: {exc.strerror}")
     outcomes = upload.receive_upload(spooled, name, limit)
-    return JsonResponse({"name": name, "results": [outcome.as_dict() for outcome in outcomes]})
+    root = links.dicomweb_root(request)
+    results = [
+        {**outcome.as_dict(), "study_url": _study_url(root, outcome.study_instance_uid)}
+        for outcome in outcomes
+    ]
+    return JsonResponse({"name": name, "results": results})
 
 
 STATE_FIELDS = (
@@ -184,6 +189,11 @@ def _study_or_404(study_uid: str) -> Study:
     if not is_valid_uid(study_uid):
         raise Http404("not a valid Study Instance UID")
     return get_object_or_404(Study, study_instance_uid=study_uid)
+
+
+def _study_url(root: str, study_uid: str) -> str:
+    """Where the study is in DICOMweb (like STOW-RS's RetrieveURL; the access log reads it)."""
+    return f"{root}/studies/{study_uid}" if study_uid else ""
 
 
 def _size_problem(size: int, limit: int) -> str:

@@ -35,6 +35,7 @@ def test_a_dicom_file_is_stored_then_already_stored(client_as):
                 "study_instance_uid": ds.StudyInstanceUID,
                 "series_instance_uid": ds.SeriesInstanceUID,
                 "sop_instance_uid": ds.SOPInstanceUID,
+                "study_url": f"/dicom-web/studies/{ds.StudyInstanceUID}",
             }
         ],
     }
