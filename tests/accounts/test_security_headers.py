@@ -11,7 +11,7 @@ PATHS = ["/accounts/login/", "/dicom-web/studies", "/healthz", "/static/accounts
 
 
 @pytest.fixture(autouse=True)
-def static_files(settings, tmp_path):
+def static_files(settings):
     """Serve the login page's stylesheet from the app folder, as WhiteNoise does after
     collectstatic."""
     settings.WHITENOISE_USE_FINDERS = True
