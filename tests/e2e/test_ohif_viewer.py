@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 from dicom_data import ct_blocks_series, mr_slice, rgb_image, to_bytes
+from django.conf import settings
 from django.urls import reverse
 
 from archive import intake
@@ -109,16 +110,25 @@ def skip_tour(page):
 
 
 def open_viewer(page, live_server, path):
+    """Goes to ``path``; returns the list of URLs requested from then on (kept growing)."""
     requests = []
     page.on("request", lambda request: requests.append(request.url))
     page.goto(live_server.url + path)
     return requests
 
 
+def viewer_files(page):
+    """(url, status) of every file of the OHIF build the page fetched from now on."""
+    files = []
+    page.on("response", lambda r: files.append((r.url, r.status)) if "/ohif/" in r.url else None)
+    return files
+
+
 def test_ct_series_through_dicomweb(page, live_server, screenshot):
     series = ct_blocks_series(20, patient_name="Blocks^Bob")
     ingest(series)
     study = series[0].StudyInstanceUID
+    files = viewer_files(page)
     requests = open_viewer(page, live_server, links.viewer_url(study))
     state = shows_ct(page, series)
     skip_tour(page)
@@ -128,7 +138,12 @@ def test_ct_series_through_dicomweb(page, live_server, screenshot):
     assert any(
         f"/dicom-web/studies/{study}/series/" in url and "/frames/" in url for url in requests
     )
-    assert page.evaluate("window.crossOriginIsolated") is True
+    isolated = settings.OHIF_CROSS_ORIGIN_ISOLATION
+    assert page.evaluate("window.crossOriginIsolated") is isolated
+    # The lazily loaded chunks came from under the prefix, and nothing of the build was missing.
+    chunks = [url for url, _ in files if re.search(r"/ohif/\d+\.bundle\.[0-9a-f]+\.js$", url)]
+    assert len(chunks) >= 3, files
+    assert all(status in (200, 304) for _, status in files), files
     assert not [e for e in page.console_errors if "Loading chunk" in e or "Failed to load" in e]
 
 
