@@ -6,10 +6,12 @@ SUV, CR/DX, US, RGB and multi-frame images (the list Orthanc's OHIF plugin emits
 own generator's sequences), typed as OHIF expects: numbers as numbers, multi-valued attributes
 as lists, person names as strings. Series and instances are ordered by their numbers.
 
-A multi-frame instance becomes one entry per frame whose url ends in ``&frame=N`` (N from 1,
-as Cornerstone's WADO-URI loader counts), without ``NumberOfFrames``: OHIF would otherwise
-multiply each entry by its frame count. Enhanced multi-frame objects get each frame's
-position, orientation, spacing, rescale and window from their functional groups.
+A multi-frame instance becomes one entry per frame, in frame order, whose url ends in
+``&frame=N`` (N from 1, as Cornerstone's WADO-URI loader counts), each with the instance's
+``NumberOfFrames``: OHIF 3.13 (the pinned viewer) keeps one instance per SOP Instance UID and
+takes the url of frame i from the i-th entry of that instance. Enhanced multi-frame objects
+get each frame's position, orientation, spacing, rescale and window from their functional
+groups.
 """
 
 from urllib.parse import urlencode
@@ -49,8 +51,8 @@ _SEQUENCES = {
     "CurrentRequestedProcedureEvidenceSequence", "CodingSchemeIdentificationSequence",
     "ReferencedSeriesSequence", "ReferencedImageSequence",
 }  # fmt: skip
-# Functional groups (enhanced multi-frame) are not copied whole into every frame's entry: the
-# attributes OHIF needs are taken out of them per frame (``_FUNCTIONAL_GROUPS``).
+# Functional groups (enhanced multi-frame) go whole into a multi-frame instance's first entry
+# only; the attributes they set are also taken out of them per frame (``_FUNCTIONAL_GROUPS``).
 
 # Vendor SUV factors, keyed by tag as Orthanc's plugin does (Philips x2, GE).
 _PRIVATE = {"70531000": float, "70531009": float, "0009100D": str}
@@ -145,12 +147,16 @@ def _entries(dicom_json: dict, series: dict, wado_uri_root: str) -> list[dict]:
     frames = metadata.get("NumberOfFrames") or 1
     if frames <= 1:
         return [{"metadata": metadata, "url": url}]
-    del metadata["NumberOfFrames"]
     shared = _functional_groups(dicom_json, "52009229", 0)
     entries = []
     for n in range(1, frames + 1):
         frame_metadata = {**metadata, **shared, **_functional_groups(dicom_json, "52009230", n - 1)}
         entries.append({"metadata": frame_metadata, "url": f"{url}&frame={n}"})
+    # OHIF keeps the first entry's metadata for the instance and reads each frame's geometry
+    # from its functional groups: they go there, once, not into every entry.
+    for tag, keyword in _GROUP_SEQUENCES.items():
+        if groups := natural(dicom_json.get(tag, {})):
+            entries[0]["metadata"][keyword] = groups
     return entries
 
 
@@ -161,6 +167,12 @@ _FUNCTIONAL_GROUPS = {
     "00289110": ("PixelSpacing", "SliceThickness", "SpacingBetweenSlices"),  # PixelMeasures
     "00289145": ("RescaleIntercept", "RescaleSlope"),  # PixelValueTransformationSequence
     "00289132": ("WindowCenter", "WindowWidth"),  # FrameVOILUTSequence
+}
+
+
+_GROUP_SEQUENCES = {
+    "52009229": "SharedFunctionalGroupsSequence",
+    "52009230": "PerFrameFunctionalGroupsSequence",
 }
 
 

@@ -135,8 +135,8 @@ def test_multiframe_gives_one_entry_per_frame(tmp_path):
     assert [e["url"].rsplit("&", 1)[1] for e in entries] == [f"frame={n}" for n in (1, 2, 3, 4)]
     assert {e["url"].rsplit("&", 1)[0] for e in entries} == {entries[0]["url"][:-8]}
     for entry in entries:
-        # OHIF multiplies an entry by NumberOfFrames: each frame entry must not carry it.
-        assert "NumberOfFrames" not in entry["metadata"]
+        # OHIF 3.13 reads the frame count from the entries of one SOP Instance UID
+        assert entry["metadata"]["NumberOfFrames"] == 4
         assert entry["metadata"]["SOPInstanceUID"] == ds.SOPInstanceUID
         assert entry["metadata"]["FrameTime"] == 40.0
 
@@ -163,9 +163,13 @@ def test_enhanced_multiframe_frames_get_their_own_position(tmp_path):
         [0.0, 0.0, 5.0],
     ]
     assert all(e["metadata"]["ImageOrientationPatient"] == [0, 1, 0, 0, 0, -1] for e in entries)
-    # the functional groups themselves are not repeated in every frame's entry
-    assert not any("SharedFunctionalGroupsSequence" in e["metadata"] for e in entries)
-    assert not any("PerFrameFunctionalGroupsSequence" in e["metadata"] for e in entries)
+    # the functional groups themselves go once, into the first entry (the one OHIF keeps)
+    first = entries[0]["metadata"]
+    assert first["SharedFunctionalGroupsSequence"] == [
+        {"PlaneOrientationSequence": [{"ImageOrientationPatient": [0, 1, 0, 0, 0, -1]}]}
+    ]
+    assert len(first["PerFrameFunctionalGroupsSequence"]) == 3
+    assert not any("PerFrameFunctionalGroupsSequence" in e["metadata"] for e in entries[1:])
 
 
 def test_series_sorted_by_number_and_modalities_listed(tmp_path):
