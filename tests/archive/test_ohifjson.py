@@ -197,3 +197,34 @@ def test_series_sorted_by_number_and_modalities_listed(tmp_path):
     assert study["Modalities"] == "PT/CT/OT"
     assert study["NumInstances"] == 4
     assert "SeriesNumber" not in study["series"][2]
+
+
+def test_cr_and_us_calibration_fields(tmp_path):
+    cr = ct_series(1, rows=8, columns=8, modality="CR")[0]
+    del cr.PixelSpacing
+    cr.ImagerPixelSpacing = [0.139, 0.139]
+    cr.PhotometricInterpretation = "MONOCHROME1"
+    cr.ViewPosition = "PA"
+    us = multiframe(frames=2)
+    region = Dataset()
+    region.RegionSpatialFormat = 1
+    region.PhysicalDeltaX = 0.01
+    region.PhysicalDeltaY = 0.01
+    region.PhysicalUnitsXDirection = 3
+    us.SequenceOfUltrasoundRegions = Sequence([region])
+
+    cr_meta = one_series_doc([cr], tmp_path)["studies"][0]["series"][0]["instances"][0]
+    us_meta = one_series_doc([us], tmp_path)["studies"][0]["series"][0]["instances"][0]
+
+    assert cr_meta["metadata"]["ImagerPixelSpacing"] == [0.139, 0.139]
+    assert "PixelSpacing" not in cr_meta["metadata"]
+    assert cr_meta["metadata"]["PhotometricInterpretation"] == "MONOCHROME1"
+    assert cr_meta["metadata"]["ViewPosition"] == "PA"
+    assert us_meta["metadata"]["SequenceOfUltrasoundRegions"] == [
+        {
+            "RegionSpatialFormat": 1,
+            "PhysicalUnitsXDirection": 3,
+            "PhysicalDeltaX": 0.01,
+            "PhysicalDeltaY": 0.01,
+        }
+    ]
