@@ -119,7 +119,7 @@ def main() -> None:
     parser.add_argument("--commit", help="run this commit (git archive), not the working tree")
     args = parser.parse_args()
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load {Path('/proc/loadavg').read_text().split()[0]}")
     folder = corpus.ct(args.count, args.size, args.per_series)
     files = corpus.files(folder)
     size = sum(p.stat().st_size for p in files)
