@@ -41,7 +41,7 @@ def test_oidc_login_view_and_logout(anonymous_page, live_server, oidc_settings, 
     screenshot(page, "worklist")
 
     page.goto(live_server.url + links.viewer_url(study))
-    shows_ct(page, series)
+    shows_ct(page, series, timeout=90)
     skip_tour(page)
     screenshot(page, "viewer")
 
@@ -93,8 +93,8 @@ def test_viewer_signs_in_by_itself_and_sends_bearer_tokens(
     page.fill("#username", "alice")
     page.fill("#password", "alice-pw")
     page.click("#submit")
-    page.wait_for_url(live_server.url + "/ohif/viewer**", timeout=60_000)  # via /ohif/callback
-    shows_ct(page, series)
+    page.wait_for_url(live_server.url + "/ohif/viewer**", timeout=90_000)  # via /ohif/callback
+    shows_ct(page, series, timeout=90)
     skip_tour(page)
     screenshot(page, "viewer-oidc")
 
