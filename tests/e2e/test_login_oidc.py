@@ -37,7 +37,7 @@ def test_oidc_login_view_and_logout(anonymous_page, live_server, oidc_settings, 
     page.fill("#password", "alice-pw")
     page.click("#submit")
     page.wait_for_url(live_server.url + "/")
-    page.get_by_text("Sso, Sam").or_(page.get_by_text("Sso^Sam")).first.wait_for(timeout=15_000)
+    page.get_by_text("Sso, Sam").or_(page.get_by_text("Sso^Sam")).first.wait_for(timeout=30_000)
     screenshot(page, "worklist")
 
     page.goto(live_server.url + links.viewer_url(study))
