@@ -16,6 +16,7 @@ import pydicom
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 from pydicom.errors import InvalidDicomError
 
 from . import frames, storage
@@ -55,6 +56,11 @@ class IngestResult:
     study_instance_uid: str = ""
     study_pk: int | None = None
     instance_pk: int | None = None
+    # The study's generation after this change (None when nothing changed), so the cache
+    # build can be queued without another query.
+    generation: int | None = None
+    # Set when a replaced instance moved to another study: that study changed too.
+    moved_from_study_pk: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -215,24 +221,34 @@ def _index(spooled: storage.Spooled, dataset: pydicom.Dataset, attrs: dict) -> I
 
 
 def _index_locked(spooled, attrs, relpath, uids) -> IngestResult:
-    study, _ = Study.objects.get_or_create(
-        study_instance_uid=attrs["study_instance_uid"],
-        defaults={**_pick(attrs, STUDY_FIELDS), "patient_name_key": attrs["patient_name_key"]},
-    )
     # One writer per study at a time: counts and the instance check below stay consistent.
-    study = Study.objects.select_for_update().get(pk=study.pk)
-    series, _ = Series.objects.get_or_create(
-        series_instance_uid=attrs["series_instance_uid"],
-        defaults={"study": study, **_pick(attrs, SERIES_FIELDS)},
+    # A study row created here is ours alone until commit; a concurrent creator gets an
+    # IntegrityError and retries, then waits on this lock.
+    study = (
+        Study.objects.select_for_update()
+        .filter(study_instance_uid=attrs["study_instance_uid"])
+        .first()
     )
-    if series.study_id != study.pk:
+    if study is None:
+        study = Study.objects.create(
+            **_pick(attrs, STUDY_FIELDS), patient_name_key=attrs["patient_name_key"]
+        )
+    series = Series.objects.filter(series_instance_uid=attrs["series_instance_uid"]).first()
+    new_series = series is None
+    if new_series:
+        series = Series.objects.create(study=study, **_pick(attrs, SERIES_FIELDS))
+    elif series.study_id != study.pk:
         raise Rejected(
             f"series {series.series_instance_uid} already belongs to another study",
             PROCESSING_FAILURE,
             **uids,
         )
 
-    existing = Instance.objects.filter(sop_instance_uid=attrs["sop_instance_uid"]).first()
+    existing = (
+        Instance.objects.filter(sop_instance_uid=attrs["sop_instance_uid"])
+        .only("pk", "sha256", "series_id", "file_path")
+        .first()
+    )
     instance_attrs = {
         **_pick(attrs, INSTANCE_FIELDS),
         "transfer_syntax_uid": attrs["transfer_syntax_uid"],
@@ -241,49 +257,81 @@ def _index_locked(spooled, attrs, relpath, uids) -> IngestResult:
         "file_size": spooled.size,
         "sha256": spooled.sha256,
     }
-    if existing is None:
-        instance = Instance.objects.create(series=series, **instance_attrs)
-        status = Status.STORED
-    elif existing.sha256 == spooled.sha256:
-        return IngestResult(
-            Status.ALREADY_STORED, "", study_pk=study.pk, instance_pk=existing.pk, **uids
-        )
-    elif not settings.OVERWRITE_INSTANCES:
+    known = {"study_pk": study.pk, **uids}
+    if existing is not None and existing.sha256 == spooled.sha256:
+        return IngestResult(Status.ALREADY_STORED, "", instance_pk=existing.pk, **known)
+    if existing is not None and not settings.OVERWRITE_INSTANCES:
         return IngestResult(
             Status.KEPT_EXISTING,
             "an instance with this SOP Instance UID but different content is already stored;"
             " it was kept (OVERWRITE_INSTANCES is off)",
-            study_pk=study.pk,
             instance_pk=existing.pk,
-            **uids,
+            **known,
         )
+
+    moved_from = None
+    if existing is None:
+        instance = Instance.objects.create(series=series, **instance_attrs)
+        _count_new_instance(study, series, new_series, attrs["modality"])
+        status = Status.STORED
     else:
-        instance = _replace(existing, series, instance_attrs)
+        instance, moved_from = _replace(existing, series, instance_attrs)
+        series.refresh_counts()
+        study.refresh_counts()
+        Study.objects.filter(pk=study.pk).update(generation=F("generation") + 1)
         status = Status.REPLACED
-
     storage.place(spooled, relpath)
-    series.refresh_counts()
-    study.refresh_counts()
-    Study.objects.filter(pk=study.pk).update(generation=F("generation") + 1)
-    return IngestResult(status, "", study_pk=study.pk, instance_pk=instance.pk, **uids)
+    return IngestResult(
+        status,
+        "",
+        instance_pk=instance.pk,
+        generation=study.generation + 1,
+        moved_from_study_pk=moved_from,
+        **known,
+    )
 
 
-def _replace(existing: Instance, series: Series, instance_attrs: dict) -> Instance:
-    old_series = existing.series
+def _count_new_instance(study: Study, series: Series, new_series: bool, modality: str) -> None:
+    """Keep the derived counts exact with increments on the locked study row, instead of
+    recounting a study that may hold thousands of instances."""
+    Series.objects.filter(pk=series.pk).update(
+        number_of_series_related_instances=F("number_of_series_related_instances") + 1
+    )
+    changes = {
+        "number_of_study_related_instances": F("number_of_study_related_instances") + 1,
+        "generation": F("generation") + 1,
+        "updated_at": timezone.now(),
+    }
+    if new_series:
+        changes["number_of_study_related_series"] = F("number_of_study_related_series") + 1
+        modalities = set(filter(None, study.modalities_in_study.split("\\")))
+        if modality and modality not in modalities:
+            changes["modalities_in_study"] = "\\".join(sorted(modalities | {modality}))
+    Study.objects.filter(pk=study.pk).update(**changes)
+
+
+def _replace(
+    existing: Instance, series: Series, instance_attrs: dict
+) -> tuple[Instance, int | None]:
+    """Overwrite an instance's row (OVERWRITE_INSTANCES); returns the study it left, if any."""
+    old_series = Series.objects.get(pk=existing.series_id)
     old_path = existing.file_path
+    existing = Instance.objects.get(pk=existing.pk)
     for field, value in instance_attrs.items():
         setattr(existing, field, value)
     existing.series = series
     existing.metadata = None
     existing.save()
+    moved_from = None
     if old_series.pk != series.pk:
         old_study = Study.objects.select_for_update().get(pk=old_series.study_id)
         old_series.refresh_counts()
         old_study.refresh_counts()
         Study.objects.filter(pk=old_study.pk).update(generation=F("generation") + 1)
+        moved_from = old_study.pk
     if old_path != existing.file_path:
         transaction.on_commit(lambda: storage.delete(old_path))
-    return existing
+    return existing, moved_from
 
 
 def _pick(attrs: dict, table: dict) -> dict:

@@ -25,5 +25,7 @@ def receive_spooled(spooled: storage.Spooled) -> IngestResult:
 
 def _scheduled(result: IngestResult) -> IngestResult:
     if result.changed and result.study_pk is not None:
-        tasks.schedule_cache_build(result.study_pk)
+        tasks.schedule_cache_build(result.study_pk, result.generation)
+        if result.moved_from_study_pk is not None:
+            tasks.schedule_cache_build(result.moved_from_study_pk)
     return result

@@ -14,7 +14,7 @@ def build_caches(study_id: int, generation: int, reextract: bool = False) -> str
     return caches.build(study_id, generation, reextract=reextract)
 
 
-def schedule_cache_build(study_id: int) -> None:
+def schedule_cache_build(study_id: int, generation: int | None = None) -> None:
     """Queue a cache build for the study's current generation once the transaction commits.
 
     Each ingest queues one; a task whose generation is no longer current leaves the work to
@@ -22,17 +22,36 @@ def schedule_cache_build(study_id: int) -> None:
     With PRELOAD off nothing is queued: the caches are built on first request.
     """
     if settings.PRELOAD:
-        enqueue_cache_build(study_id, countdown=settings.CACHE_BUILD_DELAY)
+        enqueue_cache_build(study_id, generation=generation, countdown=settings.CACHE_BUILD_DELAY)
 
 
-def enqueue_cache_build(study_id: int, *, reextract: bool = False, countdown: int = 0) -> None:
+def enqueue_cache_build(
+    study_id: int, *, generation: int | None = None, reextract: bool = False, countdown: int = 0
+) -> None:
     """Queue a build for the study's current generation, whatever PRELOAD says (rebuild_caches,
     the admin's rebuild action). A broker that cannot be reached is logged, not raised: what
-    was stored stays stored, and its caches are built on first request instead."""
-    generation = Study.objects.filter(pk=study_id).values_list("generation", flat=True).first()
+    was stored stays stored, and its caches are built on first request instead.
+
+    Within one transaction (a STOW request stores many instances of a study in one) only the
+    latest generation is sent: earlier ones would be superseded on arrival anyway.
+    """
     if generation is None:
-        return
-    transaction.on_commit(
-        lambda: build_caches.apply_async((study_id, generation, reextract), countdown=countdown),
-        robust=True,
-    )
+        generation = Study.objects.filter(pk=study_id).values_list("generation", flat=True).first()
+        if generation is None:
+            return
+    key = (study_id, reextract)
+    latest = _latest_generations()
+    latest[key] = generation
+
+    def send():
+        if (current := latest.pop(key, None)) is not None:
+            build_caches.apply_async((study_id, current, reextract), countdown=countdown)
+
+    transaction.on_commit(send, robust=True)
+
+
+def _latest_generations() -> dict:
+    """Per database connection: the newest generation registered for each pending build. The
+    first commit callback for a key sends it and the others find nothing left to send."""
+    connection = transaction.get_connection()
+    return connection.__dict__.setdefault("_ohifsite_cache_builds", {})
