@@ -24,6 +24,9 @@ def pytest_configure(config):
     from ohifsite.celery import app
 
     app.conf.task_default_queue = QUEUE
+    # Child processes (workers, manage.py commands) inherit it; test modules read it from
+    # here too, since `from conftest import` may find another directory's conftest.py.
+    os.environ["CELERY_QUEUE"] = QUEUE
 
 
 @pytest.fixture(scope="session")

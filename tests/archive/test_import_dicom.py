@@ -9,7 +9,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import QUEUE
 from dicom_data import ct_series, mr_slice, rgb_image, to_bytes
 from django.core.management import CommandError, call_command
 
@@ -203,7 +202,7 @@ def test_command_line_exit_status_summary_and_progress_bar(tmp_path, database_ur
         **os.environ,
         "DATABASE_URL": database_url,
         "DICOM_STORAGE_DIR": str(storage_dir),
-        "CELERY_QUEUE": QUEUE,  # this run's queue, not a real worker's
+        "CELERY_QUEUE": os.environ["CELERY_QUEUE"],  # this run's queue, not a real worker's
     }
     command = [sys.executable, "manage.py", "import_dicom", str(tmp_path)]
 
