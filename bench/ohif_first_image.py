@@ -149,6 +149,13 @@ class OhifProxy:
                 self.wfile.write(body)
 
             def forward(self):
+                try:
+                    self._forward()
+                except (ConnectionError, http.client.HTTPException):
+                    # The page was closed while OHIF was still prefetching: nothing to answer.
+                    self.close_connection = True
+
+            def _forward(self):
                 upstream = http.client.HTTPConnection(proxy.backend.hostname, proxy.backend.port)
                 # Host passes through: ours builds its DICOMweb roots from it (same origin).
                 upstream.request("GET", self.path, headers=dict(self.headers.items()))
