@@ -246,3 +246,30 @@ def test_upload_button_stores_through_stow(page, live_server, screenshot, tmp_pa
     screenshot(page, "upload")
     stored = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
     assert stored.series.study.patient_name == "Uploaded^Una"
+
+
+def test_a_second_data_source_opens_side_by_side(page, live_server, screenshot):
+    """A remote-style source (absolute roots, WADO-URI) next to the default: the launch link
+    naming it loads through it, the default link still through DICOMweb frames."""
+    series = ct_blocks_series(3, patient_name="Second^Sam")
+    ingest(series)
+    mirror = DataSource.objects.create(
+        name="mirror",
+        friendly_name="Same archive by absolute URL",
+        qido_root=live_server.url + "/dicom-web",
+        wado_root=live_server.url + "/dicom-web",
+        wado_uri_root=live_server.url + "/wado",
+        image_rendering="wadouri",
+        position=5,
+    )
+    study = series[0].StudyInstanceUID
+    requests = open_viewer(page, live_server, links.viewer_url(study, mirror))
+    state = shows_ct(page, series)
+    skip_tour(page)
+    screenshot(page, "mirror")
+    assert "/ohif/viewer/mirror?" in page.url
+    assert not state["imageId"].startswith("wadors:")
+    assert any("/wado?requestType=WADO" in url for url in requests)
+
+    page.goto(live_server.url + links.viewer_url(study))
+    assert shows_ct(page, series)["imageId"].startswith("wadors:")
