@@ -147,15 +147,13 @@ def test_ct_series_through_dicomweb(page, live_server, screenshot):
     assert not [e for e in page.console_errors if "Loading chunk" in e or "Failed to load" in e]
 
 
-def test_rgb_image_through_dicomweb(page, live_server, screenshot):
-    ds = rgb_image(patient_name="Colour^Cleo")
-    ingest([ds])
-    open_viewer(page, live_server, links.viewer_url(ds.StudyInstanceUID))
+def shows_rgb(page, ds, timeout=60.0):
+    """Waits until the viewport shows ``ds`` (RGB) colour for colour; returns the state."""
     expected = ds.pixel_array
 
     def colours_match():
         state = page.evaluate(VIEWPORT_JS, RGB_POINTS)
-        if not state:
+        if not state or sop_of(state["imageId"]) != ds.SOPInstanceUID:
             return None
         shown = np.array([sample[:3] for sample in state["samples"]], dtype=float)
         wanted = np.array([expected[j, i] for i, j in RGB_POINTS], dtype=float)
@@ -166,9 +164,23 @@ def test_rgb_image_through_dicomweb(page, live_server, screenshot):
         close = np.abs(shown - wanted).max() < 12
         return state if red > 0.99 and green > 0.99 and close else None
 
-    assert wait_until(colours_match, 60), page.evaluate(VIEWPORT_JS, RGB_POINTS)
+    state = wait_until(colours_match, timeout)
+    assert state, f"no matching image; last viewport state: {page.evaluate(VIEWPORT_JS, [])}"
+    return state
+
+
+def test_rgb_image_through_dicomweb_and_dicom_json(page, live_server, screenshot):
+    ds = rgb_image(patient_name="Colour^Cleo")
+    ingest([ds])
+    open_viewer(page, live_server, links.viewer_url(ds.StudyInstanceUID))
+    assert shows_rgb(page, ds)["imageId"].startswith("wadors:")
     skip_tour(page)
-    screenshot(page, "rgb")
+    screenshot(page, "rgb-dicomweb")
+
+    page.goto(live_server.url + links.dicomjson_viewer_url(ds.StudyInstanceUID))
+    assert shows_rgb(page, ds)["imageId"].startswith("dicomweb:")
+    skip_tour(page)
+    screenshot(page, "rgb-dicomjson")
 
 
 def test_ct_series_through_dicom_json(page, live_server, screenshot):
