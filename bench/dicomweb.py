@@ -179,7 +179,8 @@ def main() -> None:
         if large and args.ours_rows > len(registry.studies):
             import qido_rows
 
-            seconds = qido_rows.insert_studies(args.ours_rows - len(registry.studies), seed=7)
+            extra = args.ours_rows - len(registry.studies)
+            seconds = qido_rows.insert_studies(extra, series=1, instances=1, seed=7)
             print(f"ours: {args.ours_rows} studies after inserting rows ({seconds:.0f} s)")
             qido_round(table, [ours], None, repeats, args.budget)
 
