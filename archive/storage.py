@@ -41,6 +41,31 @@ def instance_relpath(study_uid: str, series_uid: str, sop_uid: str) -> str:
     return f"{study_uid}/{series_uid}/{sop_uid}.dcm"
 
 
+class TooLarge(Exception):
+    """A stream brought more bytes than its limit (clients may announce less than they send)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"more than the limit of {limit} bytes")
+        self.limit = limit
+
+
+class LimitedReader:
+    """Wraps a stream and raises ``TooLarge`` as soon as more than ``limit`` bytes came through,
+    so an upload is cut off while it streams, not after it filled the disk."""
+
+    def __init__(self, source: BinaryIO, limit: int):
+        self._source = source
+        self._limit = limit
+        self._count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._source.read(size)
+        self._count += len(data)
+        if self._count > self._limit:
+            raise TooLarge(self._limit)
+        return data
+
+
 def spool(source: BinaryIO) -> Spooled:
     """Copy a stream to a new temporary file in the storage area, hashing it on the way."""
     digest = hashlib.sha256()

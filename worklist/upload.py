@@ -8,7 +8,6 @@ a member is ever held in memory. Every file gets an outcome in words. Knows noth
 import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import PurePosixPath
-from typing import BinaryIO
 
 from archive import intake, storage
 from archive.ingest import IngestResult, Status
@@ -29,12 +28,6 @@ _WORDS = {
         "the archive holds other content under this SOP Instance UID; the stored one was kept"
     ),
 }
-
-
-class TooLarge(Exception):
-    def __init__(self, limit: int):
-        super().__init__(f"larger than the upload limit of {human_size(limit)}")
-        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -59,22 +52,6 @@ class Outcome:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-class LimitedReader:
-    """Reads a stream and raises ``TooLarge`` once more than ``limit`` bytes came through."""
-
-    def __init__(self, source: BinaryIO, limit: int):
-        self._source = source
-        self._limit = limit
-        self._count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._source.read(size)
-        self._count += len(data)
-        if self._count > self._limit:
-            raise TooLarge(self._limit)
-        return data
 
 
 def receive_upload(spooled: storage.Spooled, name: str, limit: int) -> list[Outcome]:
@@ -116,15 +93,19 @@ def _receive_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: st
     if member.flag_bits & 0x1:
         return Outcome(label, str(Status.REJECTED), "encrypted zip members cannot be read")
     if member.file_size > limit:
-        return Outcome(label, str(Status.REJECTED), f"{TooLarge(limit)}")
+        return Outcome(label, str(Status.REJECTED), too_large(limit))
     try:
         with archive.open(member) as source:
-            member_spooled = storage.spool(LimitedReader(source, limit))
-    except TooLarge as exc:
-        return Outcome(label, str(Status.REJECTED), str(exc))
+            member_spooled = storage.spool(storage.LimitedReader(source, limit))
+    except storage.TooLarge:
+        return Outcome(label, str(Status.REJECTED), too_large(limit))
     except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as exc:
         return Outcome(label, str(Status.REJECTED), f"cannot be read from the zip: {exc}")
     return Outcome.of(label, intake.receive_spooled(member_spooled))
+
+
+def too_large(limit: int) -> str:
+    return f"larger than the upload limit of {human_size(limit)}"
 
 
 def human_size(size: int) -> str:

@@ -106,8 +106,8 @@ def upload_file(request):
     if int(length) > limit:
         return _upload_error(name, 413, f"{_size_problem(int(length), limit)}")
     try:
-        spooled = storage.spool(upload.LimitedReader(request, limit))
-    except upload.TooLarge:
+        spooled = storage.spool(storage.LimitedReader(request, limit))
+    except storage.TooLarge:
         return _upload_error(name, 413, _size_problem(int(length), limit))
     except OSError as exc:
         log.warning("upload of %s failed: %s", name, exc)

@@ -19,6 +19,10 @@ from . import multipart
 DICOM = "application/dicom"
 
 
+def _over_limit(exc: storage.TooLarge) -> str:
+    return f"the body is larger than the limit of {exc.limit} bytes (STOW_MAX_BYTES)"
+
+
 class RequestTooLarge(APIException):
     status_code = 413
     default_detail = "the request body is larger than STOW_MAX_BYTES"
@@ -65,6 +69,9 @@ class MultipartRelatedParser(BaseParser):
         except multipart.MalformedMultipart as exc:
             parts.discard()
             raise ParseError(f"malformed multipart/related body: {exc}") from None
+        except storage.TooLarge as exc:
+            parts.discard()
+            raise RequestTooLarge(_over_limit(exc)) from None
         except BaseException:
             parts.discard()
             raise
@@ -80,8 +87,11 @@ class DicomParser(BaseParser):
     media_type = DICOM
 
     def parse(self, stream, media_type=None, parser_context=None):
-        source = _WithPreamble(_limited(stream, parser_context))
-        return SpooledParts([SpooledPart(DICOM, storage.spool(source))])
+        try:
+            source = _WithPreamble(_limited(stream, parser_context))
+            return SpooledParts([SpooledPart(DICOM, storage.spool(source))])
+        except storage.TooLarge as exc:
+            raise RequestTooLarge(_over_limit(exc)) from None
 
 
 def chunked_body(request):
@@ -117,21 +127,7 @@ def _limited(stream, parser_context):
         raise ParseError("Content-Length is not a number") from None
     if announced > limit:
         raise RequestTooLarge(f"the body has {announced} bytes; the limit is {limit}")
-    return _CountingReader(stream, limit)
-
-
-class _CountingReader:
-    def __init__(self, stream, limit: int):
-        self.stream = stream
-        self.limit = limit
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self.stream.read(size)
-        self.count += len(chunk)
-        if self.count > self.limit:
-            raise RequestTooLarge(f"the body is larger than the limit of {self.limit} bytes")
-        return chunk
+    return storage.LimitedReader(stream, limit)
 
 
 class _WithPreamble:
