@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 if not Path(PYTHON).exists():
     PYTHON = sys.executable
+EXPORT_PREFIX = "bench-code-"
 
 
 class Archive:
@@ -167,6 +168,8 @@ class Archive:
             _drop_database(self.server_url, self.database_url)
         if not self.keep:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+        if self.code.name.startswith(EXPORT_PREFIX):  # made by export_commit for this run
+            shutil.rmtree(self.code, ignore_errors=True)
 
     def __enter__(self) -> "Archive":
         return self
@@ -178,7 +181,7 @@ class Archive:
 def export_commit(ref: str) -> Path:
     """A copy of the repository at ``ref`` (``git archive``), to benchmark committed code while
     others edit the working tree. node_modules (the OHIF build) is linked in, not copied."""
-    folder = Path(tempfile.mkdtemp(prefix="bench-code-"))
+    folder = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX))
     archive = subprocess.run(
         ["git", "archive", "--format=tar", ref], cwd=ROOT, check=True, capture_output=True
     ).stdout
