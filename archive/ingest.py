@@ -101,12 +101,43 @@ def ingest_stream(source: BinaryIO) -> IngestResult:
 def ingest_spooled(spooled: storage.Spooled) -> IngestResult:
     """Take ownership of a spooled file: it ends in its final place or is deleted."""
     try:
+        if (known := _already_stored(spooled)) is not None:
+            return known
         dataset, attrs = _read(spooled)
         return _index(spooled, dataset, attrs)
     except Rejected as exc:
         return IngestResult(Status.REJECTED, exc.reason, exc.code, **exc.uids)
     finally:
         storage.discard(spooled.path)
+
+
+def _already_stored(spooled: storage.Spooled) -> IngestResult | None:
+    """The same bytes are the same instance: answer from the index without parsing, which
+    makes a re-run of an interrupted import, or a client that retries, cheap."""
+    row = (
+        Instance.objects.filter(sha256=spooled.sha256, file_size=spooled.size)
+        .values(
+            "pk",
+            "sop_instance_uid",
+            "sop_class_uid",
+            "series__series_instance_uid",
+            "series__study__study_instance_uid",
+            "series__study_id",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    return IngestResult(
+        Status.ALREADY_STORED,
+        "",
+        sop_instance_uid=row["sop_instance_uid"],
+        sop_class_uid=row["sop_class_uid"],
+        series_instance_uid=row["series__series_instance_uid"],
+        study_instance_uid=row["series__study__study_instance_uid"],
+        study_pk=row["series__study_id"],
+        instance_pk=row["pk"],
+    )
 
 
 def _read(spooled: storage.Spooled) -> tuple[pydicom.Dataset, dict]:

@@ -174,6 +174,8 @@ class Instance(models.Model):
             models.Index(fields=["series", "instance_number"]),
             # Searches for instances across series (QIDO-RS order).
             models.Index(fields=["instance_number", "id"], name="instance_qido_order"),
+            # A file whose bytes are already stored is recognised before it is parsed.
+            models.Index(fields=["sha256"], name="instance_sha256"),
         ]
 
     def __str__(self):
