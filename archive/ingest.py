@@ -114,8 +114,13 @@ def ingest_spooled(spooled: storage.Spooled) -> IngestResult:
 def _already_stored(spooled: storage.Spooled) -> IngestResult | None:
     """The same bytes are the same instance: answer from the index without parsing, which
     makes a re-run of an interrupted import, or a client that retries, cheap."""
+    # A bare index probe first: most files are new, and they should pay as little as possible.
+    match = Instance.objects.filter(sha256=spooled.sha256, file_size=spooled.size)
+    pk = match.values_list("pk", flat=True)[:1]
+    if not pk:
+        return None
     row = (
-        Instance.objects.filter(sha256=spooled.sha256, file_size=spooled.size)
+        Instance.objects.filter(pk=pk[0])
         .values(
             "pk",
             "sop_instance_uid",
@@ -126,7 +131,7 @@ def _already_stored(spooled: storage.Spooled) -> IngestResult | None:
         )
         .first()
     )
-    if row is None:
+    if row is None:  # deleted in between: store it again
         return None
     return IngestResult(
         Status.ALREADY_STORED,
