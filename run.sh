@@ -13,7 +13,18 @@ $py manage.py ensure_admin
 
 $py -m celery -A ohifsite worker -l INFO --concurrency "${WORKER_CONCURRENCY:-2}" &
 worker=$!
-trap 'kill $worker 2>/dev/null; wait $worker 2>/dev/null' EXIT INT TERM
+# On exit the worker gets a warm shutdown (it finishes its task); should it hang, it is killed
+# after 15 s, which is safe: tasks are acknowledged late and idempotent, so they run again.
+stop_worker() {
+  kill -TERM "$worker" 2>/dev/null || return 0
+  for _ in $(seq 30); do
+    kill -0 "$worker" 2>/dev/null || return 0
+    sleep 0.5
+  done
+  echo "==> the worker did not stop in 15 s; killing it"
+  kill -KILL "$worker" 2>/dev/null || true
+}
+trap stop_worker EXIT INT TERM
 
 echo "==> serving on http://${HOST:-127.0.0.1}:${PORT:-8000}/  (Ctrl-C stops web server and worker)"
 .venv/bin/gunicorn ohifsite.wsgi --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
