@@ -6,7 +6,6 @@ that cannot be honoured is a 400 naming it.
 """
 
 from django.conf import settings
-from django.urls import get_script_prefix, reverse
 from rest_framework.decorators import api_view, permission_classes, renderer_classes
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
@@ -17,21 +16,13 @@ from archive.uids import is_valid_uid
 from . import qidojson
 from .query import Level, QidoQuery, QueryError, search
 from .renderers import DicomJsonRenderer, PlainJsonRenderer
+from .routing import dicomweb_base
 
 # PS3.18 §6.7.1.2, when more results match than were returned.
 WARNING = (
     "299 {host}: The number of results exceeded the maximum supported by the server."
     " Additional results can be requested."
 )
-
-
-def dicomweb_base(request) -> str:
-    """The absolute DICOMweb root as the client reached it, e.g. ``https://host/pacs/dicom-web``:
-    the script prefix taken from this request's path (SCRIPT_NAME / FORCE_SCRIPT_NAME), host and
-    scheme as Django trusts them (X-Forwarded-Host / -Proto when the settings allow it)."""
-    script = request.path[: len(request.path) - len(request.path_info)]
-    root = reverse("studies").removeprefix(get_script_prefix().rstrip("/"))
-    return request.build_absolute_uri(script + root.removesuffix("/studies"))
 
 
 def _search(request, level: Level, study: str | None = None, series: str | None = None):

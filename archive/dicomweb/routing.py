@@ -6,7 +6,7 @@ the method, so each shared route maps methods to the views of their own modules 
 """
 
 from django.http import HttpResponseNotAllowed
-from django.urls import get_script_prefix
+from django.urls import get_script_prefix, reverse
 from django.views.decorators.csrf import csrf_exempt
 
 
@@ -33,7 +33,14 @@ def by_method(**views):
 def absolute(request, reversed_path: str) -> str:
     """The absolute URL of a path from ``reverse()`` as the client reached this server: host
     and scheme as Django trusts them, the sub-path taken from this request's own path (as
-    ``qido.dicomweb_base`` does), so it holds whether or not the script prefix was set."""
+    ``SCRIPT_NAME`` / ``FORCE_SCRIPT_NAME``), so it holds whether or not the script prefix was
+    set; X-Forwarded-Host / -Proto count when the settings allow it."""
     script = request.path[: len(request.path) - len(request.path_info)]
     path = reversed_path.removeprefix(get_script_prefix().rstrip("/"))
     return request.build_absolute_uri(script + path)
+
+
+def dicomweb_base(request) -> str:
+    """The absolute DICOMweb root as the client reached it, e.g. ``https://host/pacs/dicom-web``:
+    what RetrieveURLs and BulkDataURIs are built on."""
+    return absolute(request, reverse("studies")).removesuffix("/studies")

@@ -22,8 +22,8 @@ from ..models import Series, Study
 from ..uids import is_valid_uid
 from . import parsers, stow_response
 from .parsers import DicomParser, MultipartRelatedParser, SpooledParts
-from .qido import dicomweb_base
 from .renderers import DicomJsonRenderer, PlainJsonRenderer
+from .routing import dicomweb_base
 
 # Key Object Selection rejection titles (PS3.16 CID 7011) a reject call may name; OHIF sends
 # 113001^DCM. All of them delete the series here: the archive keeps no rejected instances.

@@ -22,8 +22,8 @@ from archive import bulkdata, caches, dicomjson, frames, pixels
 from archive.models import Instance
 
 from . import accept, lookup, metadata_docs, multipart
-from .qido import dicomweb_base
 from .renderers import PrebuiltDicomJsonRenderer, PrebuiltPlainJsonRenderer
+from .routing import dicomweb_base
 
 CHUNK = 256 * 1024
 
