@@ -100,15 +100,57 @@ def ingest_stream(source: BinaryIO) -> IngestResult:
 
 def ingest_spooled(spooled: storage.Spooled) -> IngestResult:
     """Take ownership of a spooled file: it ends in its final place or is deleted."""
+    prepared = prepare(spooled)
+    return prepared if isinstance(prepared, IngestResult) else index(prepared)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A spooled file that was read and validated, not yet stored: the first half of ingest.
+
+    STOW-RS needs an instance's Study Instance UID before storing it (to check it against the
+    URL and to store one study's parts in one transaction); this carries it, so the file is
+    parsed once."""
+
+    spooled: storage.Spooled
+    attrs: dict
+
+    @property
+    def study_instance_uid(self) -> str:
+        return self.attrs["study_instance_uid"]
+
+    def uids(self) -> dict[str, str]:
+        keys = ("sop_class_uid", "sop_instance_uid", "series_instance_uid", "study_instance_uid")
+        return {key: self.attrs[key] for key in keys}
+
+    def discard(self) -> None:
+        storage.discard(self.spooled.path)
+
+
+def prepare(spooled: storage.Spooled) -> Prepared | IngestResult:
+    """Read and validate a spooled file. Its bytes already stored, or rejected: the result,
+    and the file is deleted. Otherwise a ``Prepared`` that owns the file until ``index``."""
     try:
         if (known := _already_stored(spooled)) is not None:
+            storage.discard(spooled.path)
             return known
-        dataset, attrs = _read(spooled)
-        return _index(spooled, dataset, attrs)
+        return Prepared(spooled, _read(spooled))
+    except Rejected as exc:
+        storage.discard(spooled.path)
+        return IngestResult(Status.REJECTED, exc.reason, exc.code, **exc.uids)
+    except BaseException:
+        storage.discard(spooled.path)
+        raise
+
+
+def index(prepared: Prepared) -> IngestResult:
+    """Place a prepared file and index it (the second half of ingest)."""
+    try:
+        return _index(prepared.spooled, prepared.attrs)
     except Rejected as exc:
         return IngestResult(Status.REJECTED, exc.reason, exc.code, **exc.uids)
     finally:
-        storage.discard(spooled.path)
+        prepared.discard()
 
 
 def _already_stored(spooled: storage.Spooled) -> IngestResult | None:
@@ -145,7 +187,7 @@ def _already_stored(spooled: storage.Spooled) -> IngestResult | None:
     )
 
 
-def _read(spooled: storage.Spooled) -> tuple[pydicom.Dataset, dict]:
+def _read(spooled: storage.Spooled) -> dict:
     try:
         dataset = pydicom.dcmread(spooled.path, defer_size=DEFER_SIZE)
     except InvalidDicomError:
@@ -193,7 +235,7 @@ def _read(spooled: storage.Spooled) -> tuple[pydicom.Dataset, dict]:
         getattr(meta, "MediaStorageSOPClassUID", "") or ""
     )
     attrs["patient_name_key"] = attrs["patient_name"].upper()
-    return dataset, attrs
+    return attrs
 
 
 def _check_complete(dataset: pydicom.Dataset, size: int) -> None:
@@ -232,7 +274,7 @@ def _value(dataset: pydicom.Dataset, keyword: str):
     return text[: _MAX_LENGTHS.get(keyword, 64)].strip()
 
 
-def _index(spooled: storage.Spooled, dataset: pydicom.Dataset, attrs: dict) -> IngestResult:
+def _index(spooled: storage.Spooled, attrs: dict) -> IngestResult:
     uids = {
         key: attrs[key] for key in ("sop_instance_uid", "series_instance_uid", "study_instance_uid")
     }

@@ -23,6 +23,11 @@ def receive_spooled(spooled: storage.Spooled) -> IngestResult:
     return _scheduled(ingest.ingest_spooled(spooled))
 
 
+def receive_prepared(prepared: ingest.Prepared) -> IngestResult:
+    """The second half for a file ``ingest.prepare`` already read (STOW-RS)."""
+    return _scheduled(ingest.index(prepared))
+
+
 def _scheduled(result: IngestResult) -> IngestResult:
     if result.changed and result.study_pk is not None:
         tasks.schedule_cache_build(result.study_pk, result.generation)

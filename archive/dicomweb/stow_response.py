@@ -18,12 +18,11 @@ Codes used (PS3.18 Table 10.5.3-3 failure reasons, Table 10.5.3-4 warning reason
 import logging
 from dataclasses import dataclass
 
-import pydicom
 from django.db import transaction
 from pydicom.dataset import Dataset
 
 from .. import ingest, intake, storage
-from ..ingest import Status
+from ..ingest import IngestResult, Status
 from .parsers import SpooledPart
 
 log = logging.getLogger(__name__)
@@ -64,8 +63,8 @@ def store(parts: list[SpooledPart], study_uid: str | None = None) -> list[Outcom
     try:
         for group in _runs_of_one_study(parts):
             with transaction.atomic():
-                for found, part in group:
-                    outcomes.append(_store_one(part.spooled, found, study_uid))
+                for prepared in group:
+                    outcomes.append(_store_one(prepared, study_uid))
     finally:
         for part in parts:
             storage.discard(part.spooled.path)
@@ -76,62 +75,52 @@ def store(parts: list[SpooledPart], study_uid: str | None = None) -> list[Outcom
 
 
 def _runs_of_one_study(parts: list[SpooledPart]):
-    """Consecutive parts grouped by the Study Instance UID in their header; an unreadable
-    part is a group of its own (ingest then says why it is refused)."""
+    """Each part read once (``ingest.prepare``), grouped into runs of consecutive parts of one
+    study; a part refused or already stored is a run of its own."""
     group, current = [], None
     for part in parts:
-        found = _uids(part.spooled)
-        study = found["study_instance_uid"] if found else None
+        prepared = ingest.prepare(part.spooled)
+        study = prepared.study_instance_uid if isinstance(prepared, ingest.Prepared) else None
         if group and (study is None or study != current):
             yield group
             group = []
-        group.append((found, part))
+        group.append(prepared)
         current = study
     if group:
         yield group
 
 
-def _store_one(spooled: storage.Spooled, found: dict | None, study_uid: str | None) -> Outcome:
-    if study_uid is not None and found and found["study_instance_uid"] != study_uid:
+def _store_one(prepared: ingest.Prepared | IngestResult, study_uid: str | None) -> Outcome:
+    if study_uid is not None and prepared.study_instance_uid not in ("", study_uid):
+        if isinstance(prepared, ingest.Prepared):
+            prepared.discard()
+            uids = prepared.uids()
+        else:
+            uids = _uids(prepared)
         return Outcome(
-            **found,
+            **uids,
             failure_reason=DATA_SET_DOES_NOT_MATCH,
             comment=f"Study Instance UID is not {study_uid}, the study of the request URL",
         )
-    result = intake.receive_spooled(spooled)
+    if isinstance(prepared, ingest.Prepared):
+        result = intake.receive_prepared(prepared)
+    else:
+        result = prepared  # refused, or its bytes already stored: nothing more to do
     return Outcome(
-        result.sop_class_uid,
-        result.sop_instance_uid,
-        result.series_instance_uid,
-        result.study_instance_uid,
+        **_uids(result),
         failure_reason=None if result.ok else (result.failure_code or ingest.CANNOT_UNDERSTAND),
         warning_reason=_WARNINGS.get(result.status),
         comment=result.reason or str(result.status),
     )
 
 
-def _uids(spooled: storage.Spooled) -> dict[str, str] | None:
-    """The part's UIDs, read from its header only; None when it cannot be read (ingest then
-    rejects it with the precise reason)."""
-    try:
-        ds = pydicom.dcmread(
-            spooled.path,
-            stop_before_pixels=True,
-            specific_tags=[
-                "SOPClassUID",
-                "SOPInstanceUID",
-                "SeriesInstanceUID",
-                "StudyInstanceUID",
-            ],
-        )
-        return {
-            "sop_class_uid": str(ds.get("SOPClassUID", "")),
-            "sop_instance_uid": str(ds.get("SOPInstanceUID", "")),
-            "series_instance_uid": str(ds.get("SeriesInstanceUID", "")),
-            "study_instance_uid": str(ds.get("StudyInstanceUID", "")),
-        }
-    except Exception:
-        return None
+def _uids(result: IngestResult) -> dict[str, str]:
+    return {
+        "sop_class_uid": result.sop_class_uid,
+        "sop_instance_uid": result.sop_instance_uid,
+        "series_instance_uid": result.series_instance_uid,
+        "study_instance_uid": result.study_instance_uid,
+    }
 
 
 def http_status(outcomes: list[Outcome]) -> int:
