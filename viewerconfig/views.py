@@ -11,7 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified
-from django.urls import NoReverseMatch, get_script_prefix, reverse
+from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date
 from django.views.decorators.http import require_safe
@@ -142,13 +142,8 @@ def viewer_prefix() -> str:
 
 
 def site_urls(request) -> SiteUrls:
-    root = get_script_prefix()
-    try:
-        wado_uri = reverse("wado")
-    except NoReverseMatch:
-        wado_uri = root + "wado"
     return SiteUrls(
         viewer=viewer_prefix().rstrip("/"),
-        dicomweb=request.build_absolute_uri(root + "dicom-web"),
-        wado_uri=request.build_absolute_uri(wado_uri),
+        dicomweb=request.build_absolute_uri(reverse("studies").removesuffix("/studies")),
+        wado_uri=request.build_absolute_uri(reverse("wado")),
     )

@@ -7,7 +7,7 @@ URLs are reversed once per page with a marker in place of the UID and filled in 
 reversing five URLs for each of 50 rows cost more than the database query.
 """
 
-from django.urls import get_script_prefix, reverse
+from django.urls import reverse
 
 from viewerconfig import links as viewer
 from viewerconfig.models import DataSource, Kind
@@ -17,7 +17,7 @@ MARKER = "0.0.0"  # a valid UID that no real one equals as a whole path componen
 
 def dicomweb_root(request) -> str:
     """The DICOMweb root as a path on this site (sub-path deployments included)."""
-    return f"{get_script_prefix()}dicom-web"
+    return reverse("studies").removesuffix("/studies")
 
 
 class StudyLinks:
