@@ -2,8 +2,8 @@
 # Run the whole test suite. Sets up what it needs first (same .venv as run.sh, plus test
 # tools and Debian's Chromium for the browser tests).
 #
-# Pass 1: PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL; default: the local servers),
-#         when reachable; every test.
+# Pass 1: PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL, TEST_CACHE_URL; default: the
+#         local servers, the cache in Redis database 1), when reachable; every test.
 # Pass 2: the embedded default, SQLite + filesystem broker; every test but the browser ones
 #         (they ran in pass 1), or every test when pass 1 could not run.
 # Extra arguments go to pytest in both passes, e.g. ./test.sh -k ingest
@@ -25,6 +25,8 @@ echo "==> ruff"
 
 pg_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 redis_url=${TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
+# The shared cache, in another database of the same server; keys carry this run's prefix.
+cache_url=${TEST_CACHE_URL:-${redis_url%/*}/1}
 reachable() { .venv/bin/python - "$1" <<'PY'
 import socket, sys, urllib.parse
 u = urllib.parse.urlparse(sys.argv[1])
@@ -42,7 +44,7 @@ browser_done=0
 if reachable "$pg_url" && reachable "$redis_url"; then
   echo "==> pass 1: PostgreSQL + Redis"
   DATA_DIR="$work/pg" DATABASE_URL="$pg_url" CELERY_BROKER_URL="$redis_url" \
-    .venv/bin/pytest "$@" || status=$?
+    CACHE_URL="$cache_url" CACHE_KEY_PREFIX="test-$$" .venv/bin/pytest "$@" || status=$?
   browser_done=1
 else
   echo "!! PostgreSQL ($pg_url) or Redis ($redis_url) not reachable: pass 1 skipped"
@@ -51,6 +53,6 @@ fi
 echo "==> pass 2: SQLite + filesystem broker (embedded default)"
 marker=()
 [ "$browser_done" = 1 ] && marker=(-m "not browser")
-env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL DATA_DIR="$work/sqlite" \
+env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL -u CACHE_URL DATA_DIR="$work/sqlite" \
   .venv/bin/pytest "${marker[@]}" "$@" || status=$?
 exit $status

@@ -8,6 +8,7 @@ makes one row per user, action and study every ACCESS_LOG_REPEAT_SECONDS, not hu
 import fnmatch
 import hashlib
 import re
+import time
 
 from django.conf import settings
 from django.contrib.auth import signals
@@ -102,6 +103,22 @@ def client_ip(request) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+# Keys this process has recorded or found recorded, with when that stops holding: a viewer's
+# hundreds of frame requests then cost no round trip to a shared cache (CACHE_URL) each.
+_recent: dict[str, float] = {}
+_RECENT_MAX = 10_000
+
+
+def _seen_here(key: str) -> bool:
+    now = time.monotonic()
+    if _recent.get(key, 0) > now:
+        return True
+    if len(_recent) >= _RECENT_MAX:
+        _recent.clear()
+    _recent[key] = now + settings.ACCESS_LOG_REPEAT_SECONDS
+    return False
+
+
 def record(request, action, *, study="", status=None, user=None, username=""):
     user = user if user is not None else getattr(request, "user", None)
     known = user is not None and user.is_authenticated
@@ -110,7 +127,7 @@ def record(request, action, *, study="", status=None, user=None, username=""):
     if action in (A.SEARCH, A.VIEW, A.DOWNLOAD):
         seen = f"{who or client_ip(request)}|{action}|{study}|{query}|{status}"
         key = "accounts:seen:" + hashlib.sha256(seen.encode()).hexdigest()
-        if not cache.add(key, 1, settings.ACCESS_LOG_REPEAT_SECONDS):
+        if _seen_here(key) or not cache.add(key, 1, settings.ACCESS_LOG_REPEAT_SECONDS):
             return
     AccessEvent.objects.create(
         user=user if known else None,

@@ -6,4 +6,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and access"
 
     def ready(self):
-        from . import accesslog  # noqa: F401 - connects the login/logout signal receivers
+        # Connect their signal receivers: login/logout records, user cache invalidation.
+        from . import accesslog, usercache  # noqa: F401

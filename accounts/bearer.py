@@ -14,10 +14,9 @@ import time
 import jwt
 import requests
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
-from . import identities, oidc
+from . import identities, oidc, usercache
 
 
 class InvalidToken(Exception):
@@ -96,7 +95,7 @@ def user_for_token(token: str):
         lifetime = min(settings.OIDC_TOKEN_CACHE_SECONDS, int(claims["exp"] - time.time()))
         if lifetime > 0:
             cache.set(key, user_id, lifetime)
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
+    user = usercache.get(user_id)
+    if user is None or not user.is_active:
         raise InvalidToken("the user is disabled")
     return user

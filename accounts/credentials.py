@@ -8,10 +8,10 @@ import hashlib
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate
 from django.core.cache import cache
 
-from . import bearer, oidc, roles
+from . import bearer, oidc, roles, usercache
 from .models import ApiToken
 
 REALM = "ohifsite"
@@ -77,8 +77,8 @@ def from_basic(encoded: str) -> Credential:
     )
     if remembered := cache.get(key):
         user_id, password_hash = remembered
-        user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-        if user is not None and user.password == password_hash:
+        user = usercache.get(user_id)
+        if user is not None and user.is_active and user.password == password_hash:
             return Credential(user, "basic")
     user = authenticate(None, username=username, password=password)
     if user is None or not user.is_active:

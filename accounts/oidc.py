@@ -12,7 +12,6 @@ from urllib.parse import urlencode
 
 import requests
 from django.conf import settings
-from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404
 from django.urls import reverse
@@ -23,7 +22,7 @@ from mozilla_django_oidc.views import (
     OIDCAuthenticationRequestView,
 )
 
-from . import identities
+from . import identities, usercache
 
 # Setting name -> key of the provider's discovery document.
 DISCOVERED = {
@@ -118,7 +117,8 @@ class OidcBackend(OIDCAuthenticationBackend):
         return identities.user_from_claims(payload["iss"].rstrip("/"), claims)
 
     def get_user(self, user_id):
-        return ModelBackend.get_user(self, user_id)
+        user = usercache.get(user_id)
+        return user if user is not None and user.is_active else None
 
 
 class _WhenEnabled:

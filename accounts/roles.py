@@ -35,10 +35,16 @@ def has_role(user, role: str) -> bool:
         return True
     held = getattr(user, "_role_names", None)
     if held is None:
-        held = set(user.groups.filter(name__in=ORDER).values_list("name", flat=True))
-        user._role_names = held
+        held = load(user)
     wanted = ORDER.index(role)
     return any(ORDER.index(name) >= wanted for name in held)
+
+
+def load(user) -> set[str]:
+    """Read the user's role names once and keep them on the object (accounts.usercache keeps
+    that object between requests)."""
+    user._role_names = set(user.groups.filter(name__in=ORDER).values_list("name", flat=True))
+    return user._role_names
 
 
 def highest_role(user) -> str | None:

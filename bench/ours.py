@@ -42,19 +42,30 @@ class Archive:
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
         }
-        for name in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL", "DICOM_STORAGE_DIR"):
+        for name in (
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "REDIS_URL",
+            "DICOM_STORAGE_DIR",
+            "CACHE_URL",
+            "CACHE_KEY_PREFIX",
+        ):
             self.env.pop(name, None)
         if self.database_url:
             self.env["DATABASE_URL"] = self.database_url
         if broker_url:
             self.env["CELERY_BROKER_URL"] = broker_url
+        if broker_url.startswith("redis://"):
+            # As in compose.yaml: the shared cache in the broker server's database 1.
+            self.env["CACHE_URL"] = broker_url.rsplit("/", 1)[0] + "/1"
+            self.env["CACHE_KEY_PREFIX"] = self.env["CELERY_QUEUE"]
         self.processes: dict[str, subprocess.Popen] = {}
         self.url = ""
 
     def setup_django(self) -> None:
         """Configure this process like the archive's, to read the index with the ORM."""
         os.environ.update(self.env)
-        for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+        for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
             if name not in self.env:
                 os.environ.pop(name, None)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ohifsite.settings")

@@ -185,7 +185,7 @@ def bench_ours(series: Series, args) -> dict:
         user.groups.add(Group.objects.get_or_create(name="reader")[0])
         session = SessionStore()
         session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+        session["_auth_user_backend"] = "accounts.backends.CachedModelBackend"
         session["_auth_user_hash"] = user.get_session_auth_hash()
         session.create()
         url = archive.start_web(workers=args.web_workers, threads=args.web_threads)

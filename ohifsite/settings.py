@@ -207,6 +207,29 @@ OHIF_BUILD_DIR = Path(
 # remote data sources must then answer with CORS (fetch) or CORP headers.
 OHIF_CROSS_ORIGIN_ISOLATION = envbool("OHIF_CROSS_ORIGIN_ISOLATION", True)
 
+# --- Cache ----------------------------------------------------------------------------------
+# A Redis database shared by every web and worker process (e.g. redis://redis:6379/1; not the
+# broker's database: clearing the cache empties it). With it, sessions and users with their
+# roles are read from it instead of the database on each request, and rendered metadata and
+# thumbnails are shared between processes. Without it, each process keeps its own memory cache
+# and reads sessions and users from the database (they could not be forgotten everywhere).
+CACHE_URL = envstr("CACHE_URL")
+CACHE_KEY_PREFIX = envstr("CACHE_KEY_PREFIX", "ohifsite")
+SHARED_CACHE = bool(CACHE_URL)
+if SHARED_CACHE:
+    if not CACHE_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("CACHE_URL must be a redis:// URL")
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # --- Celery --------------------------------------------------------------------------------
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL") or envstr("REDIS_URL") or "filesystem://"
 if CELERY_BROKER_URL == "filesystem://":
@@ -244,7 +267,7 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = envstr("LOGIN_REDIRECT_URL", "/")
 LOGOUT_REDIRECT_URL = "accounts:login"
 AUTHENTICATION_BACKENDS = [
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.CachedModelBackend",
     "accounts.oidc.OidcBackend",  # inert until OIDC_RP_CLIENT_ID is set
 ]
 # Local Django accounts on the login page; with OIDC on, the page sends people to the provider
