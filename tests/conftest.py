@@ -67,6 +67,26 @@ def fast_password_hasher():
     ]
 
 
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Every test starts with an empty cache, as with an empty database: the user and session
+    entries of a rolled-back test would otherwise outlive their rows. With a shared Redis cache
+    (CACHE_URL) only this run's keys go; clearing would empty the whole database."""
+    from django.conf import settings
+    from django.core.cache import cache
+
+    from accounts import accesslog
+
+    accesslog._recent.clear()
+    if not settings.SHARED_CACHE:
+        cache.clear()
+        return
+    client = cache._cache.get_client(write=True)
+    keys = list(client.scan_iter(match=cache.make_key("*"), count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture(scope="session")
 def database_url(django_db_setup, django_db_blocker):
     from django.db import connection

@@ -6,12 +6,9 @@ import io
 
 import pytest
 from dicom_data import ct_slice, to_bytes
-from django.conf import settings
 from django.contrib.auth.models import Group
-from django.core.cache import cache
 from django.test import Client
 
-from accounts import accesslog
 from archive import intake
 
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=B'
@@ -43,27 +40,6 @@ def logged_in(user, **defaults) -> Client:
     client = Client(**defaults)
     client.force_login(user)
     return client
-
-
-@pytest.fixture(autouse=True)
-def fresh_cache():
-    """Remembered tokens, Basic successes and access-log repeats start empty in every test."""
-    clear_cache()
-    yield
-    clear_cache()
-
-
-def clear_cache():
-    """This run's entries only: a shared Redis cache (CACHE_URL) may serve other runs too, and
-    clearing it would empty the whole database."""
-    accesslog._recent.clear()
-    if not settings.SHARED_CACHE:
-        cache.clear()
-        return
-    client = cache._cache.get_client(write=True)
-    keys = list(client.scan_iter(match=cache.make_key("*"), count=1000))
-    if keys:
-        client.delete(*keys)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import csv
 import io
 
 import pytest
-from access_helpers import fresh_cache, logged_in, stored, stow, user_with_role  # noqa: F401 - fixtures
+from access_helpers import logged_in, stored, stow, user_with_role  # noqa: F401 - fixtures
 from dicom_data import ct_slice
 from django.test import Client
 

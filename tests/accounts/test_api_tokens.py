@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from access_helpers import fresh_cache, stored, stow, user_with_role  # noqa: F401 - fixtures
+from access_helpers import stored, stow, user_with_role  # noqa: F401 - fixtures
 from dicom_data import ct_slice
 from django.test import Client
 from django.utils import timezone

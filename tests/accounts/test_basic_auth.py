@@ -6,7 +6,6 @@ import base64
 
 import pytest
 from access_helpers import (
-    fresh_cache,  # noqa: F401 - fixtures
     user_with_role,
 )
 from django.test import Client

@@ -2,7 +2,6 @@
 OIDC is configured (local form still at ?local=1 unless LOCAL_LOGIN is off), and logout."""
 
 import pytest
-from access_helpers import fresh_cache  # noqa: F401 - fixtures
 from django.test import Client
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,6 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 import requests
-from access_helpers import fresh_cache  # noqa: F401 - fixtures
 from django.contrib.auth import get_user_model
 
 from accounts import roles

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urljoin, urlparse
 
 import pytest
 import requests
-from access_helpers import MULTIPART, fresh_cache, multipart, stored  # noqa: F401 - fixtures
+from access_helpers import MULTIPART, multipart, stored  # noqa: F401 - fixtures
 from dicom_data import ct_slice
 from dicomweb_client.api import DICOMwebClient
 from oidc.provider import VIEWER_CLIENT_ID, new_key

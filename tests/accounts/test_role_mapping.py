@@ -3,7 +3,6 @@ string or nested (Keycloak), renamed groups, a default role; and the user's grou
 flags follow the provider at every sign-in."""
 
 import pytest
-from access_helpers import fresh_cache  # noqa: F401 - fixtures
 
 from accounts import identities, roles
 

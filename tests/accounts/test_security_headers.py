@@ -3,7 +3,6 @@ this site and the FRAME_ANCESTORS origins, HSTS on HTTPS, cookie flags, and CORS
 origins listed in CORS_ALLOWED_ORIGINS."""
 
 import pytest
-from access_helpers import fresh_cache  # noqa: F401 - fixtures
 from django.test import Client
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,6 @@ anywhere else; outside /dicom-web/ the CSRF token is still required."""
 
 import pytest
 from access_helpers import (
-    fresh_cache,  # noqa: F401 - fixtures
     logged_in,
     stow,
     user_with_role,

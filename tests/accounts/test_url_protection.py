@@ -5,7 +5,6 @@ browsers), except the reviewed allowlist below."""
 import re
 
 import pytest
-from access_helpers import fresh_cache  # noqa: F401 - fixtures
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 

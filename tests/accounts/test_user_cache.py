@@ -6,7 +6,7 @@ shared cache (pass 2) the same changes hold, read from the database each time.""
 import base64
 
 import pytest
-from access_helpers import fresh_cache, logged_in, user_with_role  # noqa: F401 - fixtures
+from access_helpers import logged_in, user_with_role  # noqa: F401 - fixtures
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import connection
