@@ -7,6 +7,7 @@ nothing behind and touches nothing already stored.
 
 import errno
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -130,17 +131,31 @@ class Prepared:
 def prepare(spooled: storage.Spooled) -> Prepared | IngestResult:
     """Read and validate a spooled file. Its bytes already stored, or rejected: the result,
     and the file is deleted. Otherwise a ``Prepared`` that owns the file until ``index``."""
-    try:
-        if (known := _already_stored(spooled)) is not None:
-            storage.discard(spooled.path)
-            return known
-        return Prepared(spooled, _read(spooled))
-    except Rejected as exc:
-        storage.discard(spooled.path)
-        return IngestResult(Status.REJECTED, exc.reason, exc.code, **exc.uids)
-    except BaseException:
-        storage.discard(spooled.path)
-        raise
+    return prepare_many([spooled])[0]
+
+
+def prepare_many(spooled: list[storage.Spooled]) -> list[Prepared | IngestResult]:
+    """``prepare`` for the parts of one request: one query finds those already stored."""
+    known = _already_stored(spooled)
+    prepared = []
+    for index, one in enumerate(spooled):
+        try:
+            if (result := known.get((one.sha256, one.size))) is not None:
+                storage.discard(one.path)
+                prepared.append(result)
+            else:
+                prepared.append(Prepared(one, _read(one)))
+        except Rejected as exc:
+            storage.discard(one.path)
+            prepared.append(IngestResult(Status.REJECTED, exc.reason, exc.code, **exc.uids))
+        except BaseException:
+            for rest in spooled[index:]:
+                storage.discard(rest.path)
+            for done in prepared:
+                if isinstance(done, Prepared):
+                    done.discard()
+            raise
+    return prepared
 
 
 def index(prepared: Prepared) -> IngestResult:
@@ -153,38 +168,142 @@ def index(prepared: Prepared) -> IngestResult:
         prepared.discard()
 
 
-def _already_stored(spooled: storage.Spooled) -> IngestResult | None:
-    """The same bytes are the same instance: answer from the index without parsing, which
-    makes a re-run of an interrupted import, or a client that retries, cheap."""
-    # A bare index probe first: most files are new, and they should pay as little as possible.
-    match = Instance.objects.filter(sha256=spooled.sha256, file_size=spooled.size)
-    pk = match.values_list("pk", flat=True)[:1]
-    if not pk:
-        return None
-    row = (
-        Instance.objects.filter(pk=pk[0])
-        .values(
-            "pk",
-            "sop_instance_uid",
-            "sop_class_uid",
-            "series__series_instance_uid",
-            "series__study__study_instance_uid",
-            "series__study_id",
+def index_many(batch: list[Prepared]) -> list[IngestResult]:
+    """Index prepared files of one study together (STOW-RS), in the caller's transaction.
+
+    Per instance, ``index`` costs about nine statements; a batch of new instances costs one
+    lock of the study, one query each for its series and instances, one insert for all of
+    them and one update of each count. Anything out of the ordinary (a SOP Instance UID
+    already stored, twice in the batch, or a series of another study) goes through ``index``
+    one by one, as does the whole batch when a concurrent writer got in first.
+    """
+    done: dict[int, IngestResult] = {}
+    rest = batch
+    try:
+        with transaction.atomic():
+            done, rest = _index_new(batch)
+    except IntegrityError:
+        done, rest = {}, batch
+    except _PlaceFailed as exc:  # rows rolled back, files removed: refuse those instances
+        for prepared in exc.batch:
+            prepared.discard()
+        done = {
+            id(prepared): IngestResult(Status.REJECTED, exc.reason, exc.code, **prepared.uids())
+            for prepared in exc.batch
+        }
+        rest = [prepared for prepared in batch if id(prepared) not in done]
+    for prepared in rest:
+        done[id(prepared)] = index(prepared)
+    return [done[id(prepared)] for prepared in batch]
+
+
+def _index_new(batch: list[Prepared]) -> tuple[dict[int, IngestResult], list[Prepared]]:
+    study_uid = batch[0].study_instance_uid
+    if any(prepared.study_instance_uid != study_uid for prepared in batch):
+        raise ValueError("index_many takes instances of one study")
+    study = Study.objects.select_for_update().filter(study_instance_uid=study_uid).first()
+    series_uids = {prepared.attrs["series_instance_uid"] for prepared in batch}
+    found = Series.objects.filter(series_instance_uid__in=series_uids)
+    series = {row.series_instance_uid: row for row in found}
+    stored = set(
+        Instance.objects.filter(
+            sop_instance_uid__in=[prepared.attrs["sop_instance_uid"] for prepared in batch]
+        ).values_list("sop_instance_uid", flat=True)
+    )
+    fresh, rest, seen = [], [], set()
+    for prepared in batch:
+        sop = prepared.attrs["sop_instance_uid"]
+        known_series = series.get(prepared.attrs["series_instance_uid"])
+        elsewhere = known_series is not None and (
+            study is None or known_series.study_id != study.pk
         )
-        .first()
+        if sop in stored or sop in seen or elsewhere:
+            rest.append(prepared)
+        else:
+            fresh.append(prepared)
+            seen.add(sop)
+    if not fresh:
+        return {}, rest
+    if study is None:
+        study = Study.objects.create(
+            **_pick(fresh[0].attrs, STUDY_FIELDS),
+            patient_name_key=fresh[0].attrs["patient_name_key"],
+        )
+    new_series = []
+    for prepared in fresh:
+        if (uid := prepared.attrs["series_instance_uid"]) not in series:
+            series[uid] = Series.objects.create(study=study, **_pick(prepared.attrs, SERIES_FIELDS))
+            new_series.append(series[uid])
+    paths = [_relpath(prepared.attrs) for prepared in fresh]
+    rows = Instance.objects.bulk_create(
+        Instance(series=series[p.attrs["series_instance_uid"]], **_instance_attrs(p, path))
+        for p, path in zip(fresh, paths, strict=True)
     )
-    if row is None:  # deleted in between: store it again
-        return None
-    return IngestResult(
-        Status.ALREADY_STORED,
-        "",
-        sop_instance_uid=row["sop_instance_uid"],
-        sop_class_uid=row["sop_class_uid"],
-        series_instance_uid=row["series__series_instance_uid"],
-        study_instance_uid=row["series__study__study_instance_uid"],
-        study_pk=row["series__study_id"],
-        instance_pk=row["pk"],
+    _count_new_instances(study, Counter(row.series_id for row in rows), new_series)
+    _place_all(fresh, paths)
+    results = {
+        id(prepared): IngestResult(
+            Status.STORED,
+            "",
+            instance_pk=row.pk,
+            generation=study.generation + 1,
+            study_pk=study.pk,
+            **prepared.uids(),
+        )
+        for prepared, row in zip(fresh, rows, strict=True)
+    }
+    return results, rest
+
+
+def _place_all(batch: list[Prepared], paths: list[str]) -> None:
+    """Move every file into place, or none: the rows are rolled back when one cannot be."""
+    placed = []
+    try:
+        for prepared, path in zip(batch, paths, strict=True):
+            storage.place(prepared.spooled, path)
+            placed.append(path)
+    except OSError as exc:
+        for path in placed:
+            storage.delete(path)
+        code = OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
+        raise _PlaceFailed(batch, f"cannot store file: {exc.strerror}", code) from exc
+
+
+class _PlaceFailed(Exception):
+    def __init__(self, batch: list[Prepared], reason: str, code: int):
+        super().__init__(reason)
+        self.batch = batch
+        self.reason = reason
+        self.code = code
+
+
+def _already_stored(spooled: list[storage.Spooled]) -> dict[tuple[str, int], IngestResult]:
+    """The same bytes are the same instance: answer from the index without parsing, which
+    makes a re-run of an interrupted import, or a client that retries, cheap. Keyed by
+    (SHA-256, size)."""
+    rows = Instance.objects.filter(sha256__in={one.sha256 for one in spooled}).values(
+        "pk",
+        "sha256",
+        "file_size",
+        "sop_instance_uid",
+        "sop_class_uid",
+        "series__series_instance_uid",
+        "series__study__study_instance_uid",
+        "series__study_id",
     )
+    return {
+        (row["sha256"], row["file_size"]): IngestResult(
+            Status.ALREADY_STORED,
+            "",
+            sop_instance_uid=row["sop_instance_uid"],
+            sop_class_uid=row["sop_class_uid"],
+            series_instance_uid=row["series__series_instance_uid"],
+            study_instance_uid=row["series__study__study_instance_uid"],
+            study_pk=row["series__study_id"],
+            instance_pk=row["pk"],
+        )
+        for row in rows
+    }
 
 
 def _read(spooled: storage.Spooled) -> dict:
@@ -279,9 +398,7 @@ def _index(spooled: storage.Spooled, attrs: dict) -> IngestResult:
         key: attrs[key] for key in ("sop_instance_uid", "series_instance_uid", "study_instance_uid")
     }
     uids["sop_class_uid"] = attrs["sop_class_uid"]
-    relpath = storage.instance_relpath(
-        attrs["study_instance_uid"], attrs["series_instance_uid"], attrs["sop_instance_uid"]
-    )
+    relpath = _relpath(attrs)
     for attempt in range(3):
         try:
             with transaction.atomic():
@@ -327,14 +444,7 @@ def _index_locked(spooled, attrs, relpath, uids) -> IngestResult:
         .only("pk", "sha256", "series_id", "file_path")
         .first()
     )
-    instance_attrs = {
-        **_pick(attrs, INSTANCE_FIELDS),
-        "transfer_syntax_uid": attrs["transfer_syntax_uid"],
-        "frame_offsets": attrs["frame_offsets"],
-        "file_path": relpath,
-        "file_size": spooled.size,
-        "sha256": spooled.sha256,
-    }
+    instance_attrs = _instance_attrs(Prepared(spooled, attrs), relpath)
     known = {"study_pk": study.pk, **uids}
     if existing is not None and existing.sha256 == spooled.sha256:
         return IngestResult(Status.ALREADY_STORED, "", instance_pk=existing.pk, **known)
@@ -350,7 +460,7 @@ def _index_locked(spooled, attrs, relpath, uids) -> IngestResult:
     moved_from = None
     if existing is None:
         instance = Instance.objects.create(series=series, **instance_attrs)
-        _count_new_instance(study, series, new_series, attrs["modality"])
+        _count_new_instances(study, Counter({series.pk: 1}), [series] if new_series else [])
         status = Status.STORED
     else:
         instance, moved_from = _replace(existing, series, instance_attrs)
@@ -369,23 +479,47 @@ def _index_locked(spooled, attrs, relpath, uids) -> IngestResult:
     )
 
 
-def _count_new_instance(study: Study, series: Series, new_series: bool, modality: str) -> None:
+def _count_new_instances(study: Study, per_series: Counter, new_series: list[Series]) -> None:
     """Keep the derived counts exact with increments on the locked study row, instead of
-    recounting a study that may hold thousands of instances."""
-    Series.objects.filter(pk=series.pk).update(
-        number_of_series_related_instances=F("number_of_series_related_instances") + 1
-    )
+    recounting a study that may hold thousands of instances. ``per_series``: new instances
+    by series primary key; ``new_series``: the series created for them."""
+    for series_pk, count in per_series.items():
+        Series.objects.filter(pk=series_pk).update(
+            number_of_series_related_instances=F("number_of_series_related_instances") + count
+        )
     changes = {
-        "number_of_study_related_instances": F("number_of_study_related_instances") + 1,
+        "number_of_study_related_instances": F("number_of_study_related_instances")
+        + per_series.total(),
         "generation": F("generation") + 1,
         "updated_at": timezone.now(),
     }
     if new_series:
-        changes["number_of_study_related_series"] = F("number_of_study_related_series") + 1
+        changes["number_of_study_related_series"] = F("number_of_study_related_series") + len(
+            new_series
+        )
         modalities = set(filter(None, study.modalities_in_study.split("\\")))
-        if modality and modality not in modalities:
-            changes["modalities_in_study"] = "\\".join(sorted(modalities | {modality}))
+        added = modalities | {row.modality for row in new_series if row.modality}
+        if added != modalities:
+            changes["modalities_in_study"] = "\\".join(sorted(added))
     Study.objects.filter(pk=study.pk).update(**changes)
+
+
+def _relpath(attrs: dict) -> str:
+    return storage.instance_relpath(
+        attrs["study_instance_uid"], attrs["series_instance_uid"], attrs["sop_instance_uid"]
+    )
+
+
+def _instance_attrs(prepared: Prepared, relpath: str) -> dict:
+    attrs = prepared.attrs
+    return {
+        **_pick(attrs, INSTANCE_FIELDS),
+        "transfer_syntax_uid": attrs["transfer_syntax_uid"],
+        "frame_offsets": attrs["frame_offsets"],
+        "file_path": relpath,
+        "file_size": prepared.spooled.size,
+        "sha256": prepared.spooled.sha256,
+    }
 
 
 def _replace(

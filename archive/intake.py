@@ -23,9 +23,10 @@ def receive_spooled(spooled: storage.Spooled) -> IngestResult:
     return _scheduled(ingest.ingest_spooled(spooled))
 
 
-def receive_prepared(prepared: ingest.Prepared) -> IngestResult:
-    """The second half for a file ``ingest.prepare`` already read (STOW-RS)."""
-    return _scheduled(ingest.index(prepared))
+def receive_prepared(batch: list[ingest.Prepared]) -> list[IngestResult]:
+    """The second half for files of one study that ``ingest.prepare_many`` already read
+    (STOW-RS), indexed together."""
+    return [_scheduled(result) for result in ingest.index_many(batch)]
 
 
 def _scheduled(result: IngestResult) -> IngestResult:

@@ -1,0 +1,128 @@
+"""Instances of one study indexed together (ingest.prepare_many + index_many, as STOW-RS does):
+the same rows, counts and files as one by one, and the unusual cases (already stored, sent
+twice, other bytes under a stored UID, a series of another study) answered as ``index``
+answers them, in the order given."""
+
+import io
+
+import pytest
+from dicom_data import ct_series, ct_slice, mr_slice, to_bytes, uid
+
+from archive import ingest, storage
+from archive.ingest import Status
+from archive.models import Instance, Series, Study
+
+pytestmark = pytest.mark.django_db
+
+
+def spooled(ds):
+    return storage.spool(io.BytesIO(to_bytes(ds)))
+
+
+def index_together(datasets):
+    prepared = ingest.prepare_many([spooled(ds) for ds in datasets])
+    batch = [p for p in prepared if isinstance(p, ingest.Prepared)]
+    indexed = iter(ingest.index_many(batch) if batch else [])
+    return [next(indexed) if isinstance(p, ingest.Prepared) else p for p in prepared]
+
+
+def test_two_series_at_once_have_exact_counts_rows_and_files():
+    study_uid = uid()
+    ct = ct_series(3, rows=16, columns=16, study_uid=study_uid)
+    mr = [mr_slice(i, study_uid=study_uid, series_number=2) for i in range(2)]
+    mr[1].SeriesInstanceUID = mr[0].SeriesInstanceUID
+
+    results = index_together([ct[0], mr[0], ct[1], mr[1], ct[2]])
+
+    assert [r.status for r in results] == [Status.STORED] * 5
+    assert [r.sop_instance_uid for r in results] == [
+        ds.SOPInstanceUID for ds in (ct[0], mr[0], ct[1], mr[1], ct[2])
+    ]
+    study = Study.objects.get(study_instance_uid=study_uid)
+    assert study.number_of_study_related_series == 2
+    assert study.number_of_study_related_instances == 5
+    assert study.modalities_in_study == "CT\\MR"
+    assert study.generation == 1
+    assert {r.generation for r in results} == {1}
+    counts = dict(
+        Series.objects.values_list("series_instance_uid", "number_of_series_related_instances")
+    )
+    assert counts == {ct[0].SeriesInstanceUID: 3, mr[0].SeriesInstanceUID: 2}
+    for ds, result in zip([ct[0], mr[0], ct[1], mr[1], ct[2]], results, strict=True):
+        instance = Instance.objects.get(pk=result.instance_pk)
+        assert instance.sop_instance_uid == ds.SOPInstanceUID
+        assert instance.absolute_path.read_bytes() == to_bytes(ds)
+        assert instance.frame_offsets
+    assert list(storage.incoming_dir().iterdir()) == []
+
+
+def test_adding_to_a_stored_study_keeps_counting():
+    study_uid = uid()
+    first = ct_series(2, rows=16, columns=16, study_uid=study_uid)
+    index_together(first)
+    more = ct_series(2, rows=16, columns=16, study_uid=study_uid)
+    for ds in more:
+        ds.SeriesInstanceUID = first[0].SeriesInstanceUID
+    index_together(more)
+    study = Study.objects.get(study_instance_uid=study_uid)
+    assert (study.number_of_study_related_series, study.number_of_study_related_instances) == (1, 4)
+    assert Series.objects.get().number_of_series_related_instances == 4
+    assert study.generation == 2
+
+
+def test_unusual_instances_in_a_batch_are_answered_one_by_one(settings):
+    settings.OVERWRITE_INSTANCES = False
+    study_uid = uid()
+    stored = ct_slice(0, rows=16, columns=16, study_uid=study_uid, seed=1)
+    index_together([stored])
+    other_bytes = ct_slice(0, rows=16, columns=16, study_uid=study_uid, seed=2)
+    other_bytes.SOPInstanceUID = stored.SOPInstanceUID
+    other_bytes.SeriesInstanceUID = stored.SeriesInstanceUID
+    other_study_series = ct_slice(0, rows=16, columns=16)  # another study
+    index_together([other_study_series])
+    wrong_series = ct_slice(1, rows=16, columns=16, study_uid=study_uid)
+    wrong_series.SeriesInstanceUID = other_study_series.SeriesInstanceUID
+    new = ct_slice(2, rows=16, columns=16, study_uid=study_uid, seed=3)
+    before = Instance.objects.get(sop_instance_uid=stored.SOPInstanceUID)
+
+    results = index_together([new, stored, other_bytes, wrong_series, new])
+
+    assert [r.status for r in results] == [
+        Status.STORED,
+        Status.ALREADY_STORED,
+        Status.KEPT_EXISTING,
+        Status.REJECTED,
+        Status.ALREADY_STORED,
+    ]
+    assert "another study" in results[3].reason
+    after = Instance.objects.get(sop_instance_uid=stored.SOPInstanceUID)
+    assert after.sha256 == before.sha256
+    assert after.absolute_path.read_bytes() == to_bytes(stored)
+    study = Study.objects.get(study_instance_uid=study_uid)
+    assert study.number_of_study_related_instances == 2
+    assert Instance.objects.filter(series__study=study).count() == 2
+    assert after.pk == before.pk
+    assert list(storage.incoming_dir().iterdir()) == []
+
+
+def test_a_file_that_cannot_be_placed_stores_none_of_the_batch(monkeypatch):
+    study_uid = uid()
+    datasets = ct_series(3, rows=16, columns=16, study_uid=study_uid)
+    real_place = storage.place
+    calls = []
+
+    def place_then_fail(spooled_file, relpath):
+        calls.append(relpath)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_place(spooled_file, relpath)
+
+    monkeypatch.setattr(storage, "place", place_then_fail)
+    results = index_together(datasets)
+
+    assert [r.status for r in results] == [Status.REJECTED] * 3
+    assert {r.failure_code for r in results} == {ingest.OUT_OF_RESOURCES}
+    assert not Study.objects.filter(study_instance_uid=study_uid).exists()
+    assert not Instance.objects.exists()
+    assert not any((storage.root() / path).exists() for path in calls)
+    assert list(storage.incoming_dir().iterdir()) == []
