@@ -2,9 +2,26 @@
 security headers on every response, and the access log."""
 
 from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.utils.functional import SimpleLazyObject
 
-from . import accesslog, credentials
+from . import accesslog, credentials, sessionusers
 from .roles import unauthorized
+
+
+class SessionUserMiddleware(AuthenticationMiddleware):
+    """Django's AuthenticationMiddleware, with the user of a session cookie read through
+    accounts.sessionusers (remembered for a moment per process)."""
+
+    def process_request(self, request):
+        super().process_request(request)
+        request.user = SimpleLazyObject(lambda: _session_user(request))
+
+
+def _session_user(request):
+    if not hasattr(request, "_cached_user"):
+        request._cached_user = sessionusers.user_for(request)
+    return request._cached_user
 
 
 class HeaderAuthenticationMiddleware:

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
-from . import roles
+from . import roles, sessionusers
 
 TIMEOUT = 3600
 User = get_user_model()
@@ -40,13 +40,20 @@ def get(user_id):
 
 
 def forget(*user_ids) -> None:
-    """Drop the entries now and again after the transaction commits: a request between the
-    two would otherwise cache the old row again until TIMEOUT."""
-    if not settings.SHARED_CACHE or not user_ids:
+    """Drop the users' entries, and this process's session users (accounts.sessionusers), now
+    and again after the transaction commits: a request between the two would otherwise keep
+    the old row again."""
+    if not user_ids:
         return
     keys = [_key(user_id) for user_id in user_ids]
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+
+    def drop():
+        sessionusers.forget_users(user_ids)
+        if settings.SHARED_CACHE:
+            cache.delete_many(keys)
+
+    drop()
+    transaction.on_commit(drop)
 
 
 @receiver([post_save, post_delete], sender=User)

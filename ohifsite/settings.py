@@ -101,7 +101,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.SessionUserMiddleware",
     "accounts.middleware.HeaderAuthenticationMiddleware",
     "accounts.middleware.AccessLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -221,7 +221,7 @@ if SHARED_CACHE:
         raise ImproperlyConfigured("CACHE_URL must be a redis:// URL")
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "ohifsite.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
         }
@@ -274,6 +274,9 @@ AUTHENTICATION_BACKENDS = [
 # and the local form stays reachable at /accounts/login/?local=1 while this is true.
 LOCAL_LOGIN = envbool("LOCAL_LOGIN", True)
 AUTH_BASIC = envbool("AUTH_BASIC", True)
+# Seconds the user of a session cookie is remembered per process (accounts/sessionusers.py):
+# logout and user or role changes reach the other processes within this time.
+SESSION_USER_MEMO_SECONDS = envint("SESSION_USER_MEMO_SECONDS", 2)
 AUTH_API_TOKENS = envbool("AUTH_API_TOKENS", True)
 AUTH_OIDC_BEARER = envbool("AUTH_OIDC_BEARER", True)
 

@@ -75,9 +75,10 @@ def fresh_cache():
     from django.conf import settings
     from django.core.cache import cache
 
-    from accounts import accesslog
+    from accounts import accesslog, sessionusers
 
     accesslog._recent.clear()
+    sessionusers.clear()
     if not settings.SHARED_CACHE:
         cache.clear()
         return

@@ -1,19 +1,26 @@
-"""Users kept between requests (accounts.usercache): with a shared cache (CACHE_URL, pass 1 of
-./test.sh) a logged-in request reads neither the session nor the user from the database, and
-every change to a user, its roles or a role group is seen on the very next request. Without a
-shared cache (pass 2) the same changes hold, read from the database each time."""
+"""Users kept between requests: per process for a moment (accounts.sessionusers), and in the
+shared cache (accounts.usercache; CACHE_URL, pass 1 of ./test.sh), so that a logged-in request
+reads neither its session nor its user from the database. A change to a user, its roles or a
+role group made in this process is seen on the very next request; one made by another process
+once this process's memory of the cookie expires."""
 
 import base64
+import time
 
 import pytest
 from access_helpers import logged_in, user_with_role  # noqa: F401 - fixtures
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from accounts import sessionusers, usercache
+
 pytestmark = pytest.mark.django_db
+User = get_user_model()
 
 SEARCH = "/dicom-web/studies?PatientID=none"
 
@@ -31,12 +38,37 @@ def test_logged_in_request_reads_only_the_search_from_the_database(reader):
     client = logged_in(reader)
     assert search(client) == 200
     with CaptureQueriesContext(connection) as queries:
+        assert search(client) == 200  # the cookie's user is remembered in this process
+    assert tables(queries) == ['"archive_study"']
+
+
+def test_another_process_reads_the_user_from_the_shared_cache(reader):
+    client = logged_in(reader)
+    assert search(client) == 200
+    sessionusers.clear()  # what a process that has not seen the cookie yet holds
+    with CaptureQueriesContext(connection) as queries:
         assert search(client) == 200
-    tables = [q["sql"].split(" FROM ")[1].split()[0] for q in queries.captured_queries]
     if settings.SHARED_CACHE:
-        assert tables == ['"archive_study"'], tables
+        assert tables(queries) == ['"archive_study"']
     else:
-        assert '"django_session"' in tables and '"auth_user"' in tables
+        assert '"django_session"' in tables(queries) and '"auth_user"' in tables(queries)
+
+
+def test_a_change_made_by_another_process_is_seen_when_the_memo_expires(reader, settings):
+    settings.SESSION_USER_MEMO_SECONDS = 1
+    client = logged_in(reader)
+    assert search(client) == 200
+    # Another process takes the role away: its signals forget the shared entry, but cannot
+    # reach this process's memory.
+    User.groups.through.objects.filter(user=reader).delete()
+    cache.delete(usercache._key(reader.pk))
+    assert search(client) == 200
+    time.sleep(1.1)
+    assert search(client) == 403
+
+
+def tables(queries) -> list[str]:
+    return [q["sql"].split(" FROM ")[1].split()[0] for q in queries.captured_queries]
 
 
 def test_role_removed_is_refused_at_once(reader):
