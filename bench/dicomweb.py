@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 import dicomweb_ops as ops  # noqa: E402
 import timing  # noqa: E402
+import wrk  # noqa: E402
 from ingest import machine  # noqa: E402
 from orthanc import Orthanc  # noqa: E402
 from ours import ROOT, Archive, export_commit  # noqa: E402
@@ -86,6 +87,25 @@ class Table:
         print(f"{name:46} {cell(ours)} {cell(theirs)} {ratio:6.2f}  {rates}", flush=True)
         for side, result in (("ours", ours), ("orthanc", theirs)):
             if result and result.error:
+                print(f"    {side} FAILED: {result.error}", flush=True)
+
+    def throughput_row(self, name: str, ours: wrk.Throughput, theirs: wrk.Throughput) -> None:
+        """wrk's figures: median and 99th percentile latency; ratio of the rates, Orthanc's
+        over ours (below 1: ours faster, as for the other rows)."""
+
+        def cell(result: wrk.Throughput) -> str:
+            if result.error:
+                return f"{'FAILED':>11} {'':>8}"
+            return f"{result.p50_ms:9.1f}ms {result.p99_ms:6.1f}ms"
+
+        ratio = math.nan
+        if not ours.error and not theirs.error:
+            ratio = theirs.per_second / ours.per_second
+            self.ratios.append((name, ratio))
+        rates = f"ours {ours.per_second:.0f}/s, orthanc {theirs.per_second:.0f}/s (p99, not p95)"
+        print(f"{name:46} {cell(ours)} {cell(theirs)} {ratio:6.2f}  {rates}", flush=True)
+        for side, result in (("ours", ours), ("orthanc", theirs)):
+            if result.error:
                 print(f"    {side} FAILED: {result.error}", flush=True)
 
 
@@ -170,6 +190,7 @@ def main() -> None:
         qido_round(table, servers, registry, repeats, args.budget)
         for name, make, clients in ops.ct_ops(ct):
             measure(table, servers, name, make, clients, 0)
+        frames_by_wrk(table, servers, ct)
 
         if large:
             print(load(archive, orthanc, tiny_folders[1:], preload=False))
@@ -190,6 +211,30 @@ def main() -> None:
         web, worker = archive.peak_rss_mb("web"), archive.peak_rss_mb("worker")
         print(f"peak memory: ours web {web:.0f} MB, worker {worker:.0f} MB;"
               f" orthanc {orthanc.peak_rss_mb():.0f} MB")  # fmt: skip
+
+
+def frames_by_wrk(table: Table, servers: list, ct: list) -> None:
+    """Every frame of the CT again, from wrk (a C client) over 1 and 6 connections: the
+    Python clients above spend as much CPU per 0.5 MB answer as a server, on the same cores."""
+    if not wrk.available():
+        print("wrk is not installed (apt-get install wrk): the frame throughput rows are skipped")
+        return
+    for connections in (1, 6):
+        results = []
+        for server in servers:
+            base, _, prefix = server.dicomweb.partition("/dicom-web")
+            prefix = "/dicom-web" + prefix
+            paths = [
+                f"{prefix}/studies/{i.study}/series/{i.series}/instances/{i.sop}/frames/1"
+                for i in ct
+            ]
+            headers = {"Accept": server.frames_accept}
+            if server.cookies:
+                headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in server.cookies.items())
+            results.append(
+                wrk.get_paths(base, paths, headers, connections, min_bytes=512 * 512 * 2)
+            )
+        table.throughput_row(f"every frame, wrk, {connections} connection(s)", *results)
 
 
 def qido_round(table, servers, registry, repeats: int, budget: float) -> None:

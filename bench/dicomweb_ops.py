@@ -5,6 +5,7 @@ time; every request checks its answer (status, media type, counts, bytes) and ra
 import hashlib
 import sys
 import threading
+import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +37,7 @@ class Server:
     def session(self) -> requests.Session:
         """One session per client thread, each with the login cookies."""
         if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
+            self._local.session = TimedSession()
             self._local.session.cookies.update(self.cookies)
         return self._local.session
 
@@ -46,6 +47,17 @@ class Server:
         if params:
             url += "?" + urllib.parse.urlencode(params, safe="*")
         return self.session().get(url, headers={"Accept": accept})
+
+
+class TimedSession(requests.Session):
+    """Reports each exchange's time (request sent, whole body received and decoded) to
+    ``timing``; what the benchmark does with the body afterwards is not the server's time."""
+
+    def request(self, *args, **kwargs):
+        t0 = time.perf_counter()
+        answer = super().request(*args, **kwargs)
+        timing.count_exchange(time.perf_counter() - t0)
+        return answer
 
 
 def expect(answer: requests.Response, media_types: tuple[str, ...]) -> None:

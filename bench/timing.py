@@ -35,10 +35,22 @@ class Result:
         return self.units / self.wall if self.wall else float("nan")
 
 
+_clock = threading.local()
+
+
+def count_exchange(seconds: float) -> None:
+    """Called by the HTTP client (dicomweb_ops.TimedSession) with the time of each exchange:
+    request sent to body received. A request's latency is the sum of its exchanges, so the
+    client's own checking (JSON parsing, hashing, multipart splitting) is not counted against
+    either server."""
+    _clock.spent = getattr(_clock, "spent", 0.0) + seconds
+
+
 def run(requests: list[Callable[[], int]], clients: int = 1, budget: float = 0.0) -> Result:
     """Call every request from ``clients`` threads; each returns the units it moved and
     raises ``Invalid`` on a wrong answer, which stops the run. With ``budget`` (seconds), stop
-    handing out requests once it is spent, after at least three."""
+    handing out requests once it is spent, after at least three. Latency: the request's HTTP
+    exchanges when it reported them (``count_exchange``), else its wall time."""
     result = Result()
     queue = iter(requests)
     lock = threading.Lock()
@@ -55,6 +67,7 @@ def run(requests: list[Callable[[], int]], clients: int = 1, budget: float = 0.0
                 request = next(queue, None)
             if request is None:
                 return
+            _clock.spent = 0.0
             t0 = time.perf_counter()
             try:
                 units = request()
@@ -62,8 +75,9 @@ def run(requests: list[Callable[[], int]], clients: int = 1, budget: float = 0.0
                 with lock:
                     result.error = result.error or f"{type(exc).__name__}: {exc}"[:300]
                 return
+            latency = _clock.spent or time.perf_counter() - t0
             with lock:
-                result.latencies.append(time.perf_counter() - t0)
+                result.latencies.append(latency)
                 result.units += units
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
