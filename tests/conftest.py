@@ -69,16 +69,18 @@ def fast_password_hasher():
 
 @pytest.fixture(autouse=True)
 def fresh_cache():
-    """Every test starts with an empty cache, as with an empty database: the user and session
-    entries of a rolled-back test would otherwise outlive their rows. With a shared Redis cache
-    (CACHE_URL) only this run's keys go; clearing would empty the whole database."""
+    """Every test starts with empty caches, as with an empty database: the user, session and
+    instance entries of a rolled-back test would otherwise outlive their rows. With a shared
+    Redis cache (CACHE_URL) only this run's keys go; clearing would empty the whole database."""
     from django.conf import settings
     from django.core.cache import cache
 
     from accounts import accesslog, sessionusers
+    from archive.dicomweb import lookup
 
     accesslog._recent.clear()
     sessionusers.clear()
+    lookup._recent_rows.clear()
     if not settings.SHARED_CACHE:
         cache.clear()
         return

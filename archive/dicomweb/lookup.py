@@ -4,6 +4,9 @@ Every UID is checked with ``uids.is_valid_uid`` before it reaches a query (400 w
 404 when unknown), so no path segment ever becomes a file name.
 """
 
+import os
+import time
+
 from rest_framework.exceptions import NotFound, ParseError
 
 from archive.models import Instance, Series, Study
@@ -60,6 +63,11 @@ def instance(study_uid: str, series_uid: str, sop_uid: str) -> Instance:
     valid_uid(study_uid, "StudyInstanceUID")
     valid_uid(series_uid, "SeriesInstanceUID")
     valid_uid(sop_uid, "SOPInstanceUID")
+    key = (study_uid, series_uid, sop_uid)
+    if (remembered := _recent_rows.get(key)) is not None:
+        until, stamp, row = remembered
+        if until > time.monotonic() and _stamp(row) == stamp:
+            return row
     found = (
         Instance.objects.filter(
             sop_instance_uid=sop_uid,
@@ -70,8 +78,30 @@ def instance(study_uid: str, series_uid: str, sop_uid: str) -> Instance:
         .first()
     )
     if found is None:
+        _recent_rows.pop(key, None)
         raise NotFound(f"no instance {sop_uid} in series {series_uid} of study {study_uid}")
+    if (stamp := _stamp(found)) is not None:
+        if len(_recent_rows) >= ROW_MEMO_SIZE:
+            _recent_rows.clear()
+        _recent_rows[key] = (time.monotonic() + ROW_MEMO_SECONDS, stamp, found)
     return found
+
+
+# A viewer asks for every frame of an instance, often several times: each process remembers
+# the rows it looked up for ROW_MEMO_SECONDS, used only while the stored file is still the
+# one it saw (same inode, size and modification time). A deleted or replaced file sends the
+# next request back to the database.
+ROW_MEMO_SECONDS = 2
+ROW_MEMO_SIZE = 4096
+_recent_rows: dict[tuple[str, str, str], tuple[float, tuple, Instance]] = {}
+
+
+def _stamp(row: Instance) -> tuple | None:
+    try:
+        found = os.stat(row.absolute_path)
+    except OSError:
+        return None
+    return (found.st_ino, found.st_size, found.st_mtime_ns)
 
 
 def instances(study_uid: str, series_uid: str | None = None) -> list[Instance]:
