@@ -214,3 +214,23 @@ def test_command_line_exit_status_summary_and_progress_bar(tmp_path, database_ur
     assert "CommandError: 1 files rejected" in run.stderr
     assert "files/s" in run.stderr  # the progress bar
     assert Instance.objects.count() == 6
+
+
+@pytest.mark.django_db
+def test_a_bulk_import_refreshes_the_planner_statistics(tmp_path, monkeypatch):
+    """Searches right after a large import must not be planned for an empty archive."""
+    from django.db import connection
+
+    from archive.management.commands import import_dicom as command
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner statistics are refreshed on PostgreSQL only")
+    monkeypatch.setattr(command, "ANALYZE_AFTER", 3)
+    write_tree(tmp_path)
+    (tmp_path / "more.zip").unlink()
+
+    import_dicom(tmp_path)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = 'archive_instance'")
+        assert cursor.fetchone()[0] == 3
