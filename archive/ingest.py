@@ -83,20 +83,30 @@ class Rejected(Exception):
 
 def ingest_path(path: Path | str) -> IngestResult:
     """Store a copy of a file; the original stays where it is."""
+    spooled = spool_path(path)
+    return spooled if isinstance(spooled, IngestResult) else ingest_spooled(spooled)
+
+
+def ingest_stream(source: BinaryIO) -> IngestResult:
+    spooled = spool_stream(source)
+    return spooled if isinstance(spooled, IngestResult) else ingest_spooled(spooled)
+
+
+def spool_path(path: Path | str) -> storage.Spooled | IngestResult:
+    """A copy of the file in the storage area, or why there is none."""
     try:
         with open(path, "rb") as source:
-            return ingest_stream(source)
+            return spool_stream(source)
     except OSError as exc:
         return IngestResult(Status.REJECTED, f"cannot read file: {exc.strerror}", OUT_OF_RESOURCES)
 
 
-def ingest_stream(source: BinaryIO) -> IngestResult:
+def spool_stream(source: BinaryIO) -> storage.Spooled | IngestResult:
     try:
-        spooled = storage.spool(source)
+        return storage.spool(source)
     except OSError as exc:
         code = OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
         return IngestResult(Status.REJECTED, f"cannot store file: {exc.strerror}", code)
-    return ingest_spooled(spooled)
 
 
 def ingest_spooled(spooled: storage.Spooled) -> IngestResult:

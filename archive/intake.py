@@ -4,8 +4,11 @@ Upload page, STOW-RS and ``import_dicom`` all go through here (the paperless pat
 follow-up work is the same whichever way a file came in. Knows nothing of HTTP.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
+
+from django.db import transaction
 
 from . import ingest, storage, tasks
 from .ingest import IngestResult
@@ -23,10 +26,45 @@ def receive_spooled(spooled: storage.Spooled) -> IngestResult:
     return _scheduled(ingest.ingest_spooled(spooled))
 
 
-def receive_prepared(batch: list[ingest.Prepared]) -> list[IngestResult]:
-    """The second half for files of one study that ``ingest.prepare_many`` already read
-    (STOW-RS), indexed together."""
-    return [_scheduled(result) for result in ingest.index_many(batch)]
+def receive_many(
+    spooled: list[storage.Spooled | IngestResult],
+    refuse: Callable[[ingest.Prepared | IngestResult], IngestResult | None] | None = None,
+) -> list[IngestResult]:
+    """Files of one STOW-RS request or one slice of an import, consumed whatever happens;
+    results in the same order. An ``IngestResult`` in the list (a file that could not be
+    spooled) is passed through.
+
+    Every file is read first (one query finds those already stored); ``refuse`` may then turn
+    one away (STOW-RS: not the study of the URL). The instances of each study are indexed
+    together in one transaction (``ingest.index_many``): one commit and a handful of statements
+    per study instead of several per instance. A transaction never spans two studies, so two
+    writers that lock the same studies in another order cannot deadlock.
+    """
+    results: dict[int, IngestResult] = {}
+    files = {i: one for i, one in enumerate(spooled) if not isinstance(one, IngestResult)}
+    results.update({i: one for i, one in enumerate(spooled) if isinstance(one, IngestResult)})
+    prepared = dict(zip(files, ingest.prepare_many(list(files.values())), strict=True))
+    studies: dict[str, list[tuple[int, ingest.Prepared]]] = {}
+    try:
+        for i, one in prepared.items():
+            if refuse is not None and (refused := refuse(one)) is not None:
+                if isinstance(one, ingest.Prepared):
+                    one.discard()
+                results[i] = refused
+            elif isinstance(one, ingest.Prepared):
+                studies.setdefault(one.study_instance_uid, []).append((i, one))
+            else:  # refused by ingest, or its bytes already stored: nothing more to do
+                results[i] = one
+        for batch in studies.values():
+            with transaction.atomic():
+                indexed = ingest.index_many([one for _, one in batch])
+                for (i, _), result in zip(batch, indexed, strict=True):
+                    results[i] = _scheduled(result)
+    finally:
+        for one in prepared.values():
+            if isinstance(one, ingest.Prepared):
+                one.discard()
+    return [results[i] for i in range(len(spooled))]
 
 
 def _scheduled(result: IngestResult) -> IngestResult:

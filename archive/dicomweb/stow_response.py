@@ -18,7 +18,6 @@ Codes used (PS3.18 Table 10.5.3-3 failure reasons, Table 10.5.3-4 warning reason
 import logging
 from dataclasses import dataclass
 
-from django.db import transaction
 from pydicom.dataset import Dataset
 
 from .. import ingest, intake, storage
@@ -51,54 +50,35 @@ class Outcome:
 
 
 def store(parts: list[SpooledPart], study_uid: str | None = None) -> list[Outcome]:
-    """Ingest every part; with ``study_uid`` (from the URL) an instance of another study fails
-    with 0xA900 and is not stored. Each part's file is consumed either way. Outcomes are in
-    the order of the parts.
-
-    Every part is read first (one query finds those already stored), then the instances of
-    each study are indexed together in one transaction (``ingest.index_many``): one commit and
-    a handful of statements per study instead of several per instance. A transaction never
-    spans two studies, so two requests that lock the same studies in another order cannot
-    deadlock.
-    """
-    outcomes: dict[int, Outcome] = {}
+    """Ingest every part (``intake.receive_many``); with ``study_uid`` (from the URL) an
+    instance of another study fails with 0xA900 and is not stored. Each part's file is
+    consumed either way. Outcomes are in the order of the parts."""
+    refuse = None if study_uid is None else _other_study_than(study_uid)
     try:
-        prepared = ingest.prepare_many([part.spooled for part in parts])
-        studies: dict[str, list[ingest.Prepared]] = {}
-        for index, one in enumerate(prepared):
-            if study_uid is not None and one.study_instance_uid not in ("", study_uid):
-                outcomes[index] = _mismatch(one, study_uid)
-            elif isinstance(one, ingest.Prepared):
-                studies.setdefault(one.study_instance_uid, []).append(one)
-            else:  # refused, or its bytes already stored: nothing more to do
-                outcomes[index] = _outcome(one)
-        position = {id(one): index for index, one in enumerate(prepared)}
-        for batch in studies.values():
-            with transaction.atomic():
-                results = intake.receive_prepared(batch)
-            for one, result in zip(batch, results, strict=True):
-                outcomes[position[id(one)]] = _outcome(result)
+        results = intake.receive_many([part.spooled for part in parts], refuse)
     finally:
         for part in parts:
             storage.discard(part.spooled.path)
-    ordered = [outcomes[index] for index in range(len(parts))]
-    for index, outcome in enumerate(ordered):
+    outcomes = [_outcome(result) for result in results]
+    for index, outcome in enumerate(outcomes):
         if not outcome.stored or outcome.warning_reason:
             log.info("STOW part %d: %s %s", index, outcome.sop_instance_uid, outcome.comment)
-    return ordered
+    return outcomes
 
 
-def _mismatch(prepared: ingest.Prepared | IngestResult, study_uid: str) -> Outcome:
-    if isinstance(prepared, ingest.Prepared):
-        prepared.discard()
-        uids = prepared.uids()
-    else:
-        uids = _uids(prepared)
-    return Outcome(
-        **uids,
-        failure_reason=DATA_SET_DOES_NOT_MATCH,
-        comment=f"Study Instance UID is not {study_uid}, the study of the request URL",
-    )
+def _other_study_than(study_uid: str):
+    def refuse(prepared: ingest.Prepared | IngestResult) -> IngestResult | None:
+        if prepared.study_instance_uid in ("", study_uid):
+            return None
+        uids = prepared.uids() if isinstance(prepared, ingest.Prepared) else _uids(prepared)
+        return IngestResult(
+            Status.REJECTED,
+            f"Study Instance UID is not {study_uid}, the study of the request URL",
+            DATA_SET_DOES_NOT_MATCH,
+            **uids,
+        )
+
+    return refuse
 
 
 def _outcome(result: IngestResult) -> Outcome:
