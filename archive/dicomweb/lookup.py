@@ -90,8 +90,9 @@ def instance(study_uid: str, series_uid: str, sop_uid: str) -> Instance:
 # A viewer asks for every frame of an instance, often several times: each process remembers
 # the rows it looked up for ROW_MEMO_SECONDS, used only while the stored file is still the
 # one it saw (same inode, size and modification time). A deleted or replaced file sends the
-# next request back to the database.
-ROW_MEMO_SECONDS = 2
+# next request back to the database. (Only a replacement that lands between reading the row
+# and looking at the file could pair an old row with a new file, for that long at most.)
+ROW_MEMO_SECONDS = 10
 ROW_MEMO_SIZE = 4096
 _recent_rows: dict[tuple[str, str, str], tuple[float, tuple, Instance]] = {}
 
