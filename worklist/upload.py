@@ -1,5 +1,6 @@
 """Files uploaded from the worklist page: a DICOM file, or a zip archive of them, into the one
-ingest path (``archive.intake.receive_spooled``).
+ingest path (``archive.intake``: a file through ``receive_spooled``, a zip's members 32 at a
+time through ``receive_many``).
 
 A zip is expanded member by member, each spooled to its own file, so neither the archive nor
 a member is ever held in memory. Every file gets an outcome in words. Knows nothing of HTTP.
@@ -78,13 +79,32 @@ def _receive_zip(spooled: storage.Spooled, name: str, limit: int):
             members = [m for m in archive.infolist() if not m.is_dir()]
             if not members:
                 yield Outcome(name, str(Status.REJECTED), "the zip archive holds no files")
-            for member in members:
-                yield _receive_member(archive, member, f"{name}/{member.filename}", limit)
+            for first in range(0, len(members), SLICE):
+                read = [
+                    _read_member(archive, member, f"{name}/{member.filename}", limit)
+                    for member in members[first : first + SLICE]
+                ]
+                yield from _stored(read)
     finally:
         storage.discard(spooled.path)
 
 
-def _receive_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str, limit: int):
+# Members stored at a time: a study's instances then share a transaction (intake.receive_many).
+SLICE = 32
+
+
+def _stored(read: list) -> list[Outcome]:
+    """Outcomes of members read from the zip (``(label, spooled)``) or refused while reading
+    (an ``Outcome``), in their order."""
+    files = [entry for entry in read if not isinstance(entry, Outcome)]
+    results = iter(intake.receive_many([spooled for _, spooled in files]))
+    return [
+        entry if isinstance(entry, Outcome) else Outcome.of(entry[0], next(results))
+        for entry in read
+    ]
+
+
+def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str, limit: int):
     basename = PurePosixPath(member.filename).name
     if basename.upper() in NOT_INSTANCES:
         return Outcome(label, SKIPPED, NOT_INSTANCES[basename.upper()])
@@ -101,7 +121,7 @@ def _receive_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: st
         return Outcome(label, str(Status.REJECTED), too_large(limit))
     except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as exc:
         return Outcome(label, str(Status.REJECTED), f"cannot be read from the zip: {exc}")
-    return Outcome.of(label, intake.receive_spooled(member_spooled))
+    return label, member_spooled
 
 
 def too_large(limit: int) -> str:

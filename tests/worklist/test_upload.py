@@ -79,6 +79,33 @@ def test_a_zip_is_expanded_member_by_member(client_as):
     assert Study.objects.get().number_of_study_related_instances == 3
 
 
+def test_a_zip_larger_than_one_slice_keeps_every_outcome_in_order(client_as):
+    """Members are stored 32 at a time (a study's instances in one transaction); outcomes
+    still come one per member, in the archive's order, across the slices."""
+    ct = ct_series(40, rows=16, columns=16)
+    mr = mr_slice(0)
+    members = [(f"ct/IM{i}", to_bytes(ds)) for i, ds in enumerate(ct)]
+    members.insert(31, ("ct/notes.txt", b"not DICOM"))
+    members.insert(33, ("mr/IM0", to_bytes(mr)))
+    members.append(("ct/IM0-again", to_bytes(ct[0])))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+
+    results = post(client_as("uploader"), buffer.getvalue(), "big.zip").json()["results"]
+
+    assert [r["name"] for r in results] == [f"big.zip/{name}" for name, _ in members]
+    statuses = {r["name"].removeprefix("big.zip/"): r["status"] for r in results}
+    assert statuses["ct/notes.txt"] == "rejected"
+    assert statuses["ct/IM0-again"] == "already stored"
+    assert [statuses[f"ct/IM{i}"] for i in range(40)] == ["stored"] * 40
+    assert statuses["mr/IM0"] == "stored"
+    study = Study.objects.get(study_instance_uid=ct[0].StudyInstanceUID)
+    assert study.number_of_study_related_instances == 40
+    assert Instance.objects.count() == 41
+
+
 def test_a_damaged_zip_is_rejected(client_as):
     result = post(client_as("uploader"), b"PK\x03\x04" + b"\0" * 200, "broken.zip").json()
     assert result["results"][0]["status"] == "rejected"
