@@ -126,3 +126,45 @@ def test_a_file_that_cannot_be_placed_stores_none_of_the_batch(monkeypatch):
     assert not Instance.objects.exists()
     assert not any((storage.root() / path).exists() for path in calls)
     assert list(storage.incoming_dir().iterdir()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_batches_of_one_study_store_each_instance_once():
+    """Four requests bringing the same new study at the same moment: one creates it, the
+    others wait on its row or retry one by one; every instance is stored once and the counts
+    are exact."""
+    import threading
+
+    from archive import intake
+
+    datasets = ct_series(6, rows=16, columns=16)
+    payloads = [to_bytes(ds) for ds in datasets]
+    results = []
+    start = threading.Barrier(4)
+
+    def upload():
+        from django.db import connection
+
+        try:
+            files = [storage.spool(io.BytesIO(data)) for data in payloads]
+            start.wait()
+            results.append(intake.receive_many(files))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = [result.status for batch in results for result in batch]
+    assert len(statuses) == 24
+    assert statuses.count(Status.STORED) == 6
+    assert statuses.count(Status.ALREADY_STORED) == 18
+    study = Study.objects.get(study_instance_uid=datasets[0].StudyInstanceUID)
+    assert study.number_of_study_related_instances == 6
+    assert study.number_of_study_related_series == 1
+    assert Series.objects.get().number_of_series_related_instances == 6
+    assert Instance.objects.count() == 6
+    assert list(storage.incoming_dir().iterdir()) == []
