@@ -105,8 +105,12 @@ def spool_stream(source: BinaryIO) -> storage.Spooled | IngestResult:
     try:
         return storage.spool(source)
     except OSError as exc:
-        code = OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
-        return IngestResult(Status.REJECTED, f"cannot store file: {exc.strerror}", code)
+        return IngestResult(Status.REJECTED, f"cannot store file: {exc.strerror}", _code(exc))
+
+
+def _code(exc: OSError) -> int:
+    """The DICOM failure reason of a file that could not be written."""
+    return OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
 
 
 def ingest_spooled(spooled: storage.Spooled) -> IngestResult:
@@ -208,6 +212,8 @@ def index_many(batch: list[Prepared]) -> list[IngestResult]:
 
 
 def _index_new(batch: list[Prepared]) -> tuple[dict[int, IngestResult], list[Prepared]]:
+    """Index the new instances of ``batch`` (results by ``id`` of their ``Prepared``); the
+    others are returned for ``index``, which knows every case."""
     study_uid = batch[0].study_instance_uid
     if any(prepared.study_instance_uid != study_uid for prepared in batch):
         raise ValueError("index_many takes instances of one study")
@@ -275,8 +281,7 @@ def _place_all(batch: list[Prepared], paths: list[str]) -> None:
     except OSError as exc:
         for path in placed:
             storage.delete(path)
-        code = OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
-        raise _PlaceFailed(batch, f"cannot store file: {exc.strerror}", code) from exc
+        raise _PlaceFailed(batch, f"cannot store file: {exc.strerror}", _code(exc)) from exc
 
 
 class _PlaceFailed(Exception):

@@ -26,6 +26,12 @@ def receive_spooled(spooled: storage.Spooled) -> IngestResult:
     return _scheduled(ingest.ingest_spooled(spooled))
 
 
+# How many files callers holding many (import_dicom, a zip uploaded on the worklist) hand to
+# ``receive_many`` at a time: enough for a study's instances to share transactions, few enough
+# that progress shows and an interruption waits little.
+BATCH_FILES = 32
+
+
 def receive_many(
     spooled: list[storage.Spooled | IngestResult],
     refuse: Callable[[ingest.Prepared | IngestResult], IngestResult | None] | None = None,

@@ -79,18 +79,15 @@ def _receive_zip(spooled: storage.Spooled, name: str, limit: int):
             members = [m for m in archive.infolist() if not m.is_dir()]
             if not members:
                 yield Outcome(name, str(Status.REJECTED), "the zip archive holds no files")
-            for first in range(0, len(members), SLICE):
+            size = intake.BATCH_FILES
+            for first in range(0, len(members), size):
                 read = [
                     _read_member(archive, member, f"{name}/{member.filename}", limit)
-                    for member in members[first : first + SLICE]
+                    for member in members[first : first + size]
                 ]
                 yield from _stored(read)
     finally:
         storage.discard(spooled.path)
-
-
-# Members stored at a time: a study's instances then share a transaction (intake.receive_many).
-SLICE = 32
 
 
 def _stored(read: list) -> list[Outcome]:

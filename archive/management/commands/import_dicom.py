@@ -302,19 +302,15 @@ def quiet_pydicom(quiet: bool):
         logger.setLevel(level)
 
 
-# Files handed to a process at a time: enough for the instances of a study to share their
-# transactions, few enough that progress and Ctrl-C stay prompt.
-SLICE = 32
-
-
 def run(items: list[Item], workers: int, record) -> None:
-    """Import every item, ``workers`` processes at a time, SLICE files at a time; ``record``
-    is called once per item, in this process.
+    """Import every item, ``workers`` processes at a time, each given ``intake.BATCH_FILES``
+    files at a time; ``record`` is called once per item, in this process.
 
     Processes, not threads: parsing and indexing are Python code that holds the GIL. On Ctrl-C
     every file already handed out is finished (the workers ignore it), so none is left half done.
     """
-    slices = [items[i : i + SLICE] for i in range(0, len(items), SLICE)]
+    size = intake.BATCH_FILES
+    slices = [items[i : i + size] for i in range(0, len(items), size)]
     if workers == 1:
         zips = ZipReaders()
         try:
