@@ -95,11 +95,32 @@ def hash_file(path: Path) -> Spooled:
 
 
 def place(spooled: Spooled, relpath: str) -> Path:
-    """Atomically move a spooled file to its final place, replacing what was there."""
+    """Atomically move a spooled file to its final place, replacing what was there.
+
+    With STORAGE_FSYNC (the default, as Orthanc's SyncStorageArea) the file's bytes and the
+    directory entries naming it are on disk before this returns, so before the index row that
+    points at it is committed: a power cut cannot leave a stored instance without its file.
+    """
     final = root() / relpath
+    created = not final.parent.exists()
     final.parent.mkdir(parents=True, exist_ok=True)
+    if settings.STORAGE_FSYNC:
+        _sync(spooled.path)
     os.replace(spooled.path, final)
+    if settings.STORAGE_FSYNC:
+        _sync(final.parent)
+        if created:  # the series folder, and maybe the study folder, are new entries too
+            _sync(final.parent.parent)
+            _sync(root())
     return final
+
+
+def _sync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def discard(path: Path) -> None:

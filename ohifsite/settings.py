@@ -174,6 +174,9 @@ WORKLIST_PAGE_SIZE = envint("WORKLIST_PAGE_SIZE", 50)
 # Same SOP Instance UID with different bytes: keep the stored one (like Orthanc's
 # OverwriteInstances: false) unless this is on.
 OVERWRITE_INSTANCES = envbool("OVERWRITE_INSTANCES", False)
+# Flush each stored file and its folder to disk before its index row is committed (like
+# Orthanc's SyncStorageArea); off trades that safety against a power cut for speed.
+STORAGE_FSYNC = envbool("STORAGE_FSYNC", True)
 # Build the metadata caches as instances arrive (like the Orthanc OHIF plugin's Preload);
 # off, they are built on first request and kept.
 PRELOAD = envbool("PRELOAD", True)
