@@ -273,14 +273,9 @@ def _index_new(batch: list[Prepared]) -> tuple[dict[int, IngestResult], list[Pre
 
 def _place_all(batch: list[Prepared], paths: list[str]) -> None:
     """Move every file into place, or none: the rows are rolled back when one cannot be."""
-    placed = []
     try:
-        for prepared, path in zip(batch, paths, strict=True):
-            storage.place(prepared.spooled, path)
-            placed.append(path)
+        storage.place_many([(p.spooled, path) for p, path in zip(batch, paths, strict=True)])
     except OSError as exc:
-        for path in placed:
-            storage.delete(path)
         raise _PlaceFailed(batch, f"cannot store file: {exc.strerror}", _code(exc)) from exc
 
 

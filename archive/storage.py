@@ -10,6 +10,8 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -95,24 +97,43 @@ def hash_file(path: Path) -> Spooled:
 
 
 def place(spooled: Spooled, relpath: str) -> Path:
-    """Atomically move a spooled file to its final place, replacing what was there.
+    """Atomically move a spooled file to its final place, replacing what was there."""
+    return place_many([(spooled, relpath)])[0]
 
-    With STORAGE_FSYNC (the default, as Orthanc's SyncStorageArea) the file's bytes and the
-    directory entries naming it are on disk before this returns, so before the index row that
-    points at it is committed: a power cut cannot leave a stored instance without its file.
+
+def place_many(files: list[tuple[Spooled, str]]) -> list[Path]:
+    """``place`` for many files: all of them or, when one cannot be moved, none (those already
+    moved are deleted and the error raised).
+
+    With STORAGE_FSYNC (the default, as Orthanc's SyncStorageArea) the files' bytes and the
+    folder entries naming them are on disk before this returns, so before the index rows that
+    point at them are committed: a power cut cannot leave a stored instance without its file.
+    The files are flushed side by side, which lets the disk take them together.
     """
-    final = root() / relpath
-    created = not final.parent.exists()
-    final.parent.mkdir(parents=True, exist_ok=True)
+    finals = [root() / relpath for _, relpath in files]
+    folders = {final.parent: not final.parent.exists() for final in finals}
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
     if settings.STORAGE_FSYNC:
-        _sync(spooled.path)
-    os.replace(spooled.path, final)
+        list(_flusher().map(_sync, [spooled.path for spooled, _ in files]))
+    placed = []
+    try:
+        for (spooled, _), final in zip(files, finals, strict=True):
+            os.replace(spooled.path, final)
+            placed.append(final)
+    except OSError:
+        for final in placed:
+            final.unlink(missing_ok=True)
+        raise
     if settings.STORAGE_FSYNC:
-        _sync(final.parent)
-        if created:  # the series folder, and maybe the study folder, are new entries too
-            _sync(final.parent.parent)
-            _sync(root())
-    return final
+        synced = set()
+        for folder, created in folders.items():
+            # A new series folder, and maybe a new study folder, are entries of their parents.
+            for path in (folder, folder.parent, root()) if created else (folder,):
+                if path not in synced:
+                    _sync(path)
+                    synced.add(path)
+    return finals
 
 
 def _sync(path: Path) -> None:
@@ -121,6 +142,20 @@ def _sync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_flushers: dict[int, ThreadPoolExecutor] = {}
+_flushers_lock = threading.Lock()
+
+
+def _flusher() -> ThreadPoolExecutor:
+    """This process's flushing threads (a forked child, e.g. an import worker, has none of
+    its parent's: it makes its own)."""
+    pid = os.getpid()
+    with _flushers_lock:
+        if pid not in _flushers:
+            _flushers[pid] = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fsync")
+        return _flushers[pid]
 
 
 def discard(path: Path) -> None:

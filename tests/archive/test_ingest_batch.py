@@ -4,6 +4,7 @@ twice, other bytes under a stored UID, a series of another study) answered as ``
 answers them, in the order given."""
 
 import io
+import os
 
 import pytest
 from dicom_data import ct_series, ct_slice, mr_slice, to_bytes, uid
@@ -108,23 +109,24 @@ def test_unusual_instances_in_a_batch_are_answered_one_by_one(settings):
 def test_a_file_that_cannot_be_placed_stores_none_of_the_batch(monkeypatch):
     study_uid = uid()
     datasets = ct_series(3, rows=16, columns=16, study_uid=study_uid)
-    real_place = storage.place
-    calls = []
+    real_replace = os.replace
+    moved = []
 
-    def place_then_fail(spooled_file, relpath):
-        calls.append(relpath)
-        if len(calls) == 3:
+    def replace_then_fail(source, target):
+        if len(moved) == 2:
             raise OSError(28, "No space left on device")
-        return real_place(spooled_file, relpath)
+        moved.append(target)
+        return real_replace(source, target)
 
-    monkeypatch.setattr(storage, "place", place_then_fail)
+    monkeypatch.setattr(os, "replace", replace_then_fail)
     results = index_together(datasets)
+    monkeypatch.undo()
 
     assert [r.status for r in results] == [Status.REJECTED] * 3
     assert {r.failure_code for r in results} == {ingest.OUT_OF_RESOURCES}
     assert not Study.objects.filter(study_instance_uid=study_uid).exists()
     assert not Instance.objects.exists()
-    assert not any((storage.root() / path).exists() for path in calls)
+    assert len(moved) == 2 and not any(os.path.exists(path) for path in moved)
     assert list(storage.incoming_dir().iterdir()) == []
 
 
