@@ -30,22 +30,14 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e"))
 
 import corpus  # noqa: E402
+from chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from ingest import machine  # noqa: E402
 from orthanc import Orthanc, free_port  # noqa: E402
 from ours import Archive  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 FIRST_IMAGE_JS = """() => {
   const cs = window.cornerstone;
   const engine = cs && cs.getRenderingEngines && cs.getRenderingEngines()[0];
@@ -208,7 +200,7 @@ def main() -> None:
             sys.exit(f"import_dicom failed:\n{out}")
         archive.start_worker()
         archive.wait_for_caches(300)
-        session_key = _reader_session()
+        session_key = archive.reader_session("bench-viewer")
         isolated_url = archive.start_web()
         archive.env["OHIF_CROSS_ORIGIN_ISOLATION"] = "false"
         archive.processes["web-isolated"] = archive.processes.pop("web")
@@ -238,20 +230,6 @@ def main() -> None:
                         )
                         print(f"{label:28} {json.dumps(results[label])}")
             browser.close()
-
-
-def _reader_session() -> str:
-    from django.contrib.auth.models import Group, User
-    from django.contrib.sessions.backends.db import SessionStore
-
-    user = User.objects.create_user("bench-viewer", password="unused-bench-password")
-    user.groups.add(Group.objects.get_or_create(name="reader")[0])
-    session = SessionStore()
-    session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "accounts.backends.CachedModelBackend"
-    session["_auth_user_hash"] = user.get_session_auth_hash()
-    session.create()
-    return session.session_key
 
 
 if __name__ == "__main__":

@@ -164,35 +164,20 @@ def bench_ours(series: Series, args) -> dict:
     code = export_commit(args.commit) if args.commit else ROOT
     with Archive(args.database_url, args.broker_url, keep=args.keep, code=code) as archive:
         archive.setup_django()
-        from django.contrib.auth.models import Group, User
-        from django.contrib.sessions.backends.db import SessionStore
-        from django.db.models import F
-
-        from archive.models import Study
-
         archive.migrate()
         folder = series.files[0].parent
         _, status, _, out = archive.manage("import_dicom", str(folder), "--no-progress")
         if status != 0:
             sys.exit(f"import_dicom failed:\n{out}")
         archive.start_worker()
-        deadline = time.monotonic() + 300
-        while not Study.objects.filter(cache_generation=F("generation")).exists():
-            if time.monotonic() > deadline:
-                sys.exit("caches were not built within 5 minutes")
-            time.sleep(0.5)
-        user = User.objects.create_user("bench-reader", password="unused-bench-password")
-        user.groups.add(Group.objects.get_or_create(name="reader")[0])
-        session = SessionStore()
-        session["_auth_user_id"] = str(user.pk)
-        session["_auth_user_backend"] = "accounts.backends.CachedModelBackend"
-        session["_auth_user_hash"] = user.get_session_auth_hash()
-        session.create()
+        if not archive.wait_for_caches(300):
+            sys.exit("caches were not built within 5 minutes")
+        session_key = archive.reader_session("bench-reader")
         url = archive.start_web(workers=args.web_workers, threads=args.web_threads)
 
         def session_factory():
             http = requests.Session()
-            http.cookies.set("sessionid", session.session_key)
+            http.cookies.set("sessionid", session_key)
             return http
 
         return measure("ours", url + "/dicom-web", url + "/wado", series, session_factory, args)
