@@ -14,7 +14,8 @@ from accounts.permissions import IsReader
 from archive.uids import is_valid_uid
 
 from . import qidojson
-from .query import Level, QidoQuery, QueryError, search
+from .qidosql import search
+from .query import Level, QidoQuery, QueryError
 from .renderers import DicomJsonRenderer, PlainJsonRenderer
 from .routing import dicomweb_base
 

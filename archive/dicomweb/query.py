@@ -1,4 +1,5 @@
-"""QIDO-RS searches: query parameters -> ``QidoQuery`` -> rows of the index. Knows nothing of HTTP.
+"""QIDO-RS queries: query parameters -> ``QidoQuery`` (run by ``qidosql.search``). Knows nothing
+of HTTP.
 
 Matching follows PS3.4 C.2.2.2 as PS3.18 §8.3.4 applies it to query parameters:
 
@@ -18,14 +19,13 @@ attribute, which is what users of a study list expect and what trigram indexes s
 Every attribute matched is in the index, so no search reads a file.
 """
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import IntEnum
 
-from django.db.models import CharField, Exists, F, Lookup, OuterRef, Q, QuerySet
+from django.db.models import CharField, Lookup
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from archive.models import (
@@ -34,9 +34,6 @@ from archive.models import (
     SERIES_FIELDS,
     STUDY_DERIVED_FIELDS,
     STUDY_FIELDS,
-    Instance,
-    Series,
-    Study,
 )
 from archive.uids import is_valid_uid
 
@@ -82,12 +79,6 @@ def _catalogue() -> dict[str, Attribute]:
 
 # Every attribute the index holds: what can be matched, and what is returned without a file.
 ATTRIBUTES = _catalogue()
-MODELS = {Level.STUDY: Study, Level.SERIES: Series, Level.INSTANCE: Instance}
-ORDERING = {
-    Level.STUDY: (F("study_date").desc(), F("study_time").desc(), F("pk").desc()),
-    Level.SERIES: (F("series_number").asc(nulls_last=True), F("pk").asc()),
-    Level.INSTANCE: (F("instance_number").asc(nulls_last=True), F("pk").asc()),
-}
 # Attributes with an index (archive/models.py, migrations 0002-0004; wildcards on text through
 # pg_trgm on PostgreSQL). The others only narrow a search that one of these (or a study or
 # series in the URL) already narrows, so that no search reads a whole table.
@@ -213,58 +204,6 @@ class QidoQuery:
             return False
         return self.include_all or any(k not in ATTRIBUTES for k in self.includefields)
 
-    def where(self) -> Q:
-        """The filter for this query's level model."""
-        condition = Q()
-        if self.study_instance_uid is not None:
-            condition &= Q(
-                **{_path("study_instance_uid", Level.STUDY, self.level): self.study_instance_uid}
-            )
-        if self.series_instance_uid is not None:
-            condition &= Q(
-                **{_path("series_instance_uid", Level.SERIES, self.level): self.series_instance_uid}
-            )
-        ranges = {m.attribute.keyword: m for m in self.matches if m.kind == "range"}
-        for match in self.matches:
-            keyword = match.attribute.keyword
-            if keyword in ranges and DATE_TIME_PAIRS.get(keyword) in ranges:
-                condition &= _datetime_range(match, ranges[DATE_TIME_PAIRS[keyword]], self.level)
-            elif keyword in ranges and DATE_OF_TIME.get(keyword) in ranges:
-                continue  # matched together with its date, above
-            else:
-                condition &= _condition(match, self.level)
-        return condition
-
-
-@dataclass(frozen=True)
-class Page:
-    rows: list[dict]  # keyword -> value as the index holds it; "metadata" when asked for
-    truncated: bool  # more rows match than were returned
-
-
-def search(query: QidoQuery) -> Page:
-    """Run the query: one SQL statement, index columns only, newest studies first."""
-    rows, paths = _selection(query.level, query.needs_metadata)
-    rows = rows.filter(query.where())[query.offset : query.offset + query.limit + 1]
-    found = [{paths[column]: value for column, value in row.items()} for row in rows]
-    return Page(found[: query.limit], truncated=len(found) > query.limit)
-
-
-@functools.cache
-def _selection(level: Level, metadata: bool) -> tuple[QuerySet, dict[str, str]]:
-    """The columns and order of a search at ``level``, and each column's keyword; made once
-    (resolving some thirty lookups is a good part of a small search's time), filtered per
-    search on a copy."""
-    paths = {
-        _path(attribute.field, attribute.level, level): keyword
-        for keyword, attribute in ATTRIBUTES.items()
-        if attribute.level <= level
-    }
-    if metadata:
-        paths["metadata"] = "metadata"
-    rows = MODELS[level].objects.order_by(*ORDERING[level]).values(*paths)
-    return rows, paths
-
 
 # --- parsing ---------------------------------------------------------------------------------
 
@@ -377,39 +316,44 @@ def _valid_time(text: str) -> bool:
     return int(hours) < 24 and int(minutes or 0) < 60 and int(seconds or 0) < 61
 
 
-def _time_upper(text: str) -> str:
+def time_upper(text: str) -> str:
     """The last stored time a partial time covers: "10" -> "105959.999999"."""
     whole, _, fraction = text.partition(".")
     return (whole + "5959"[len(whole) - 2 :])[:6] + "." + fraction.ljust(6, "9")
 
 
-# --- translation to SQL -----------------------------------------------------------------------
+# --- LIKE, for qidosql and for the worklist's ORM queries ------------------------------------
+
+
+def like(column: str, pattern: str, vendor: str, *, insensitive: bool) -> str:
+    """``column LIKE pattern`` with a ready-made pattern (escaped with backslash). On
+    PostgreSQL a plain LIKE/ILIKE, what the pg_trgm and varchar_pattern_ops indexes recognise
+    (backslash is its default escape); SQLite's LIKE ignores ASCII case either way."""
+    if vendor == "postgresql":
+        return f"{column} {'ILIKE' if insensitive else 'LIKE'} {pattern}"
+    return f"{column} LIKE {pattern} ESCAPE '\\'"
 
 
 @CharField.register_lookup
 class QidoLike(Lookup):
-    """``LIKE`` with a ready-made pattern (escaped with backslash); case-sensitive on
-    PostgreSQL, ASCII case-insensitive on SQLite (used on upper-cased keys only)."""
+    """``like`` as an ORM lookup; case-sensitive on PostgreSQL (used on upper-cased keys)."""
 
     lookup_name = "qido_like"
-    operator = "LIKE"
+    insensitive = False
 
     def as_sql(self, compiler, connection):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        if connection.vendor == "postgresql":
-            # No ESCAPE clause: backslash is PostgreSQL's default, and a plain LIKE/ILIKE is
-            # what the pg_trgm and varchar_pattern_ops indexes recognise.
-            return f"{lhs} {self.operator} {rhs}", lhs_params + rhs_params
-        return f"{lhs} LIKE {rhs} ESCAPE '\\'", lhs_params + rhs_params
+        sql = like(lhs, rhs, connection.vendor, insensitive=self.insensitive)
+        return sql, lhs_params + rhs_params
 
 
 @CharField.register_lookup
 class QidoILike(QidoLike):
-    """Case-insensitive ``LIKE`` (PostgreSQL ``ILIKE``, served by pg_trgm GIN indexes)."""
+    """Case-insensitive ``like`` (PostgreSQL ``ILIKE``, served by pg_trgm GIN indexes)."""
 
     lookup_name = "qido_ilike"
-    operator = "ILIKE"
+    insensitive = True
 
 
 def like_pattern(value: str) -> str:
@@ -417,78 +361,3 @@ def like_pattern(value: str) -> str:
     then ``*`` becomes ``%`` and ``?`` becomes ``_``."""
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.replace("*", "%").replace("?", "_")
-
-
-def _path(name: str, owner: Level, base: Level) -> str:
-    """The lookup path from the base level's model to a field of the owner level's model."""
-    hops = {(Level.SERIES, Level.STUDY): "study__", (Level.INSTANCE, Level.SERIES): "series__"}
-    hops[(Level.INSTANCE, Level.STUDY)] = "series__study__"
-    return hops.get((base, owner), "") + name
-
-
-def _condition(match: Match, base: Level) -> Q:
-    attribute = match.attribute
-    if attribute.keyword == "ModalitiesInStudy":
-        outer = _path("pk", Level.STUDY, base)
-        modality = _condition(Match(ATTRIBUTES["Modality"], match.kind, match.values), Level.SERIES)
-        return Q(Exists(Series.objects.filter(modality, study=OuterRef(outer))))
-    path = _path(attribute.field, attribute.level, base)
-    if attribute.vr == "PN":
-        return _person_name(match, attribute, base)
-    if match.kind == "list":
-        return Q(**{f"{path}__in": match.values})
-    if match.kind == "exact":
-        return Q(**{path: match.values[0]})
-    if match.kind == "wildcard":
-        return Q(**{f"{path}__qido_ilike": like_pattern(match.values[0])})
-    low, high = match.values
-    condition = Q()
-    if low:
-        condition &= Q(**{f"{path}__gte": low})
-    if high:
-        condition &= Q(**{f"{path}__lte": _time_upper(high) if attribute.vr == "TM" else high})
-    return condition
-
-
-def _person_name(match: Match, attribute: Attribute, base: Level) -> Q:
-    """Case-insensitive name matching; PatientName uses its upper-cased, indexed key."""
-    value = match.values[0]
-    if attribute.keyword == "PatientName":
-        path, lookup, value = (
-            _path("patient_name_key", Level.STUDY, base),
-            "qido_like",
-            value.upper(),
-        )
-    else:
-        path, lookup = _path(attribute.field, attribute.level, base), "qido_ilike"
-    if match.kind != "fuzzy":
-        return Q(**{f"{path}__{lookup}": like_pattern(value)})
-    components = [like_pattern(part) for part in value.rstrip("^").split("^")]
-    if len(components) > 1:
-        return Q(**{f"{path}__{lookup}": "%^".join(components) + "%"})
-    # One component: the start of any component of any name group (family, given, ...).
-    condition = Q(**{f"{path}__{lookup}": components[0] + "%"})
-    for separator in ("^", "=", " "):
-        condition |= Q(**{f"{path}__{lookup}": f"%{separator}{components[0]}%"})
-    return condition
-
-
-def _datetime_range(date: Match, time: Match, base: Level) -> Q:
-    """StudyDate=d1-d2 with StudyTime=t1-t2: from d1 at t1 to d2 at t2."""
-    date_path = _path(date.attribute.field, date.attribute.level, base)
-    time_path = _path(time.attribute.field, time.attribute.level, base)
-    (low_date, high_date), (low_time, high_time) = date.values, time.values
-    condition = Q()
-    if low_date:
-        after = Q(**{f"{date_path}__gt": low_date})
-        on_first_day = Q(**{date_path: low_date})
-        if low_time:
-            on_first_day &= Q(**{f"{time_path}__gte": low_time})
-        condition &= after | on_first_day
-    if high_date:
-        before = Q(**{f"{date_path}__lt": high_date})
-        on_last_day = Q(**{date_path: high_date})
-        if high_time:
-            on_last_day &= Q(**{f"{time_path}__lte": _time_upper(high_time)})
-        condition &= before | on_last_day
-    return condition

@@ -7,7 +7,8 @@ import itertools
 
 import pytest
 
-from archive.dicomweb.query import Level, QidoQuery, QueryError, like_pattern, search
+from archive.dicomweb.qidosql import search
+from archive.dicomweb.query import Level, QidoQuery, QueryError, like_pattern
 from archive.models import Instance, Series, Study
 
 _numbers = itertools.count(1)
@@ -301,3 +302,28 @@ def test_a_search_is_one_statement_that_reads_no_cache_columns(level):
     (query,) = queries.captured_queries
     for column in ("ohif_json", "metadata_json", "frame_offsets", '"metadata"'):
         assert column not in query["sql"]
+
+
+@pytest.mark.django_db
+def test_series_and_instances_without_a_number_come_last():
+    study = make_study(modalities=["CT", "MR", "SR"])
+    first, second, third = Series.objects.filter(study=study).order_by("series_number")
+    Series.objects.filter(pk=first.pk).update(series_number=None)
+    Instance.objects.filter(series=second).update(instance_number=None)
+    Instance.objects.create(
+        series=second,
+        sop_instance_uid=f"{second.series_instance_uid}.2",
+        instance_number=7,
+        transfer_syntax_uid="1.2.840.10008.1.2.1",
+        file_path="x",
+        file_size=1,
+        sha256="0",
+    )
+    uid = study.study_instance_uid
+
+    assert found({}, Level.SERIES, study_uid=uid) == [f"{uid}.2", f"{uid}.3", f"{uid}.1"]
+    series_uid = second.series_instance_uid
+    assert found({}, Level.INSTANCE, study_uid=uid, series_uid=series_uid) == [
+        f"{series_uid}.2",
+        f"{series_uid}.1",
+    ]
