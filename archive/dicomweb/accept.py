@@ -8,6 +8,8 @@ and ``choose`` returns the first offer the client accepts, honouring q-values (P
 Pure: strings in, dataclasses out.
 """
 
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.utils.http import parse_header_parameters
@@ -91,8 +93,10 @@ class Choice:
     multipart: bool
 
 
-def parse(header: str | None) -> list[MediaRange]:
-    """Parse an Accept header; best q first, header order kept among equals."""
+@functools.lru_cache(maxsize=256)
+def parse(header: str | None) -> tuple[MediaRange, ...]:
+    """Parse an Accept header; best q first, header order kept among equals. A viewer sends
+    the same few headers thousands of times, so each distinct one is parsed once."""
     ranges = []
     for item in (header or "*/*").split(","):
         if not item.strip():
@@ -115,12 +119,11 @@ def parse(header: str | None) -> list[MediaRange]:
                 q=q,
             )
         )
-    ranges = [r for r in ranges if r.q > 0]
-    return sorted(ranges, key=lambda r: -r.q)
+    return tuple(sorted((r for r in ranges if r.q > 0), key=lambda r: -r.q))
 
 
 def choose(
-    ranges: list[MediaRange], offers: list[Offer], *, single_part: bool = True
+    ranges: Sequence[MediaRange], offers: list[Offer], *, single_part: bool = True
 ) -> Choice | None:
     """The first offer the best acceptable range allows; None means 406."""
     for media_range in ranges:

@@ -5,6 +5,8 @@
 the method, so each shared route maps methods to the views of their own modules here.
 """
 
+import functools
+
 from django.http import HttpResponseNotAllowed
 from django.urls import get_script_prefix, reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -43,4 +45,11 @@ def absolute(request, reversed_path: str) -> str:
 def dicomweb_base(request) -> str:
     """The absolute DICOMweb root as the client reached it, e.g. ``https://host/pacs/dicom-web``:
     what RetrieveURLs and BulkDataURIs are built on."""
-    return absolute(request, reverse("studies")).removesuffix("/studies")
+    return absolute(request, _reversed("studies", get_script_prefix())).removesuffix("/studies")
+
+
+@functools.lru_cache(maxsize=64)
+def _reversed(name: str, script_prefix: str) -> str:
+    """``reverse(name)``, remembered: it is asked on every search and metadata request, and
+    depends only on the URL patterns and the script prefix (part of the key)."""
+    return reverse(name)

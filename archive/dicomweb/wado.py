@@ -168,7 +168,7 @@ def video_response(request, row: Instance, *, rendered: bool = False) -> HttpRes
     return _respond(choice, [bulkdata.encapsulated_stream(row.absolute_path)])
 
 
-def _accepted(request) -> list[accept.MediaRange]:
+def _accepted(request) -> tuple[accept.MediaRange, ...]:
     """The ``accept`` query parameter (PS3.18 §8.3.3.1) wins over the header: a browser loading
     a URL in <video> or <iframe> (OHIF's video and PDF viewports) cannot set headers."""
     return accept.parse(request.query_params.get("accept") or request.headers.get("Accept"))
@@ -221,8 +221,15 @@ def _respond(choice: accept.Choice, payloads: list) -> HttpResponse:
         if not choice.multipart:
             return HttpResponse(payloads[0], content_type=content_type)
         boundary = multipart.new_boundary()
-        body = b"".join(multipart.encode(((content_type, [p]) for p in payloads), boundary))
-        return HttpResponse(body, content_type=_multipart_type(choice.offer.media_type, boundary))
+        response = HttpResponse(content_type=_multipart_type(choice.offer.media_type, boundary))
+        # Written piece by piece, not joined: a frame is half a megabyte or more, and the
+        # server sends the pieces one after the other without copying them into one.
+        length = 0
+        for chunk in multipart.encode(((content_type, [p]) for p in payloads), boundary):
+            response.write(chunk)
+            length += len(chunk)
+        response["Content-Length"] = str(length)
+        return response
     if not choice.multipart:
         return _single_part(payloads[0], content_type)
     return _multipart(((content_type, chunks) for chunks in payloads), choice.offer.media_type)

@@ -56,6 +56,7 @@ def test_native_frames_are_the_pixel_bytes(reader_client, accept):
     assert response["Content-Type"].startswith(
         'multipart/related; type="application/octet-stream"; boundary='
     )
+    assert int(response["Content-Length"]) == len(response.content)
     parts = parts_of(response)
     assert [ctype for ctype, _ in parts] == [f"application/octet-stream; transfer-syntax={ELE}"] * 3
     assert [payload for _, payload in parts] == [ds.pixel_array[i].tobytes() for i in (0, 2, 3)]
