@@ -143,6 +143,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool(
+    "DATABASE_PREPARED_STATEMENTS", True
+):
+    # Values sent apart from the statement (not quoted into it by the client), and a
+    # statement prepared the fifth time it runs, so that PostgreSQL stops planning it again:
+    # the same few searches and lookups make most requests. Off behind a pooler in
+    # transaction mode (PgBouncer before 1.21), where prepared statements get lost.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True, prepare_threshold=5
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
