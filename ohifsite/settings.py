@@ -146,12 +146,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool(
     "DATABASE_PREPARED_STATEMENTS", True
 ):
-    # Values sent apart from the statement (not quoted into it by the client), and a
-    # statement prepared the fifth time it runs, so that PostgreSQL stops planning it again:
-    # the same few searches and lookups make most requests. Off behind a pooler in
-    # transaction mode (PgBouncer before 1.21), where prepared statements get lost.
+    # Values sent apart from the SQL (server-side binding), which lets the searches that look
+    # rows up by UID be prepared once per connection and no longer planned on every request
+    # (archive/dicomweb/qidosql.py). Off behind a pooler in transaction mode that cannot keep
+    # prepared statements (PgBouncer before 1.21).
+    # psycopg prepares only the statements asked for (never on its own after N runs: a
+    # generic plan for a wildcard search can be far slower than one made for its pattern).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        server_side_binding=True, prepare_threshold=5
+        server_side_binding=True, prepare_threshold=2**31 - 1
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

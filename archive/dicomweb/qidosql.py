@@ -65,7 +65,7 @@ def search(query: QidoQuery) -> Page:
             where.match(match)
     sql = f"{select}{where.sql()} {_order(query.level, connection.vendor)} LIMIT %s OFFSET %s"
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*where.params, query.limit + 1, query.offset])
+        _execute(cursor, sql, [*where.params, query.limit + 1, query.offset], _stable(query))
         found = cursor.fetchall()
     rows = [dict(zip(keywords, row, strict=True)) for row in found[: query.limit]]
     if query.needs_metadata:
@@ -73,6 +73,40 @@ def search(query: QidoQuery) -> Page:
             if isinstance(row["metadata"], str | bytes):
                 row["metadata"] = json.loads(row["metadata"])
     return Page(rows, truncated=len(found) > query.limit)
+
+
+# A search that matches one of these exactly (or is fixed to a study or series by the URL) is
+# led by that key's index whatever the values: its statement is prepared, and PostgreSQL soon
+# stops planning it again (a third of what a small search cost the database). Other searches
+# (wildcards, ranges, modalities) are planned for their values every time: a plan made for
+# one pattern (``*mit*``) was twenty times slower for another (``*ar*``) at 100,000 studies.
+STABLE_KEYS = {
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "PatientID",
+    "AccessionNumber",
+}
+
+
+def _stable(query: QidoQuery) -> bool:
+    if query.study_instance_uid is not None or query.series_instance_uid is not None:
+        return True
+    return any(
+        m.kind in ("exact", "list") and m.attribute.keyword in STABLE_KEYS for m in query.matches
+    )
+
+
+def _execute(cursor, sql: str, params: list, prepare: bool) -> None:
+    """Django's cursor has no way to ask for a prepared statement: one worth preparing goes
+    straight to psycopg's (with Django's error translation), when values are bound on the
+    server (DATABASE_PREPARED_STATEMENTS) and Django is not logging queries."""
+    options = connection.settings_dict["OPTIONS"]
+    if prepare and options.get("server_side_binding") and not connection.queries_logged:
+        with connection.wrap_database_errors:
+            cursor.cursor.execute(sql, params, prepare=True)
+    else:
+        cursor.execute(sql, params)
 
 
 def _quote(name: str) -> str:

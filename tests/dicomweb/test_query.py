@@ -327,3 +327,25 @@ def test_series_and_instances_without_a_number_come_last():
         f"{series_uid}.2",
         f"{series_uid}.1",
     ]
+
+
+@pytest.mark.django_db
+def test_searches_by_uid_are_prepared_and_wildcard_searches_planned_each_time():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    study = make_study(patient_name="Smith^John", modalities=["CT", "MR"])
+    uid = study.study_instance_uid
+
+    for _ in range(3):
+        assert found({}, Level.SERIES, study_uid=uid) == [f"{uid}.1", f"{uid}.2"]
+        assert found({"PatientID": study.patient_id}) == [uid]
+        assert found({"PatientName": "smi*"}) == [uid]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+        prepared = [statement for (statement,) in cursor.fetchall()]
+    assert len(prepared) == 2
+    assert [s for s in prepared if 'FROM "archive_series" INNER JOIN' in s]
+    assert [s for s in prepared if '"archive_study"."patient_id" = $1' in s]
+    assert not [s for s in prepared if "LIKE" in s]
