@@ -46,8 +46,8 @@ class Page:
 
 def search(query: QidoQuery) -> Page:
     """Run the query: one statement, index columns only, newest studies first."""
-    select, keywords = _select(query.level, query.needs_metadata, connection.vendor)
-    where = _Where(query.level, connection.vendor)
+    select, keywords = _select(query.level, query.needs_metadata)
+    where = _Where(connection.vendor)
     if query.study_instance_uid is not None:
         column = _column("study_instance_uid", Level.STUDY)
         where.add(f"{column} = %s", query.study_instance_uid)
@@ -63,7 +63,7 @@ def search(query: QidoQuery) -> Page:
             continue  # matched together with its date, above
         else:
             where.match(match)
-    sql = f"{select}{where.sql()} {_order(query.level, connection.vendor)} LIMIT %s OFFSET %s"
+    sql = f"{select}{where.sql()} {_order(query.level)} LIMIT %s OFFSET %s"
     with connection.cursor() as cursor:
         _execute(cursor, sql, [*where.params, query.limit + 1, query.offset], _stable(query))
         found = cursor.fetchall()
@@ -124,7 +124,7 @@ def _column(field: str, owner: Level, alias: str | None = None) -> str:
 
 
 @functools.cache
-def _select(level: Level, metadata: bool, vendor: str) -> tuple[str, tuple[str, ...]]:
+def _select(level: Level, metadata: bool) -> tuple[str, tuple[str, ...]]:
     """``SELECT <every index attribute up to level> FROM <level, joined up to the study>``
     and the keyword of each column; made once per level."""
     keywords = [k for k, a in ATTRIBUTES.items() if a.level <= level]
@@ -145,7 +145,7 @@ def _select(level: Level, metadata: bool, vendor: str) -> tuple[str, tuple[str, 
 
 
 @functools.cache
-def _order(level: Level, vendor: str) -> str:
+def _order(level: Level) -> str:
     terms = []
     for field, direction in ORDER[level]:
         column = _column(field, level)
@@ -160,8 +160,7 @@ def _order(level: Level, vendor: str) -> str:
 class _Where:
     """The conditions of one search and their parameters, in order."""
 
-    def __init__(self, level: Level, vendor: str):
-        self.level = level
+    def __init__(self, vendor: str):
         self.vendor = vendor
         self.conditions: list[str] = []
         self.params: list = []
