@@ -8,9 +8,12 @@ accepts are read from their byte ranges (``Instance.frame_offsets``) without par
 """
 
 import gzip
+import hashlib
 from collections.abc import Iterable, Iterator
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags
 from rest_framework.exceptions import NotAcceptable, NotFound, ParseError
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -67,7 +70,7 @@ class RetrieveInstances(WadoView):
             )
         if not choices[0].multipart:
             if choices[0].offer.stored:
-                return file_response(rows[0].absolute_path, accept.DICOM)
+                return stored_file_response(request, rows[0], accept.DICOM)
             return _single_part(_instance_payload(rows[0], choices[0].offer), accept.DICOM)
         parts = (
             (accept.part_content_type(choice.offer), _instance_payload(row, choice.offer))
@@ -93,17 +96,16 @@ class RetrieveMetadata(APIView):
         else:
             series_rows = lookup.series_of(lookup.study(study))
         etag = metadata_docs.etag(series_rows, base)
-        if etag and etag in request.headers.get("If-None-Match", ""):
-            response = HttpResponse(status=304)
+        if etag and (unchanged := not_modified(request, etag)):
+            response = unchanged
         else:
             document = metadata_docs.series_document(series_rows, base)
             gzipped = accept.accepts_gzip(request.headers.get("Accept-Encoding"))
             response = Response(document if gzipped else gzip.decompress(document))
             if gzipped:
                 response["Content-Encoding"] = "gzip"
-        if etag:
-            response["ETag"] = etag
-            response["Cache-Control"] = "private, no-cache"  # always revalidate: 304 is cheap
+            if etag:
+                validated(response, etag)
         response["Vary"] = "Accept, Accept-Encoding"
         return response
 
@@ -120,8 +122,11 @@ class RetrieveFrames(WadoView):
         numbers = lookup.frame_numbers(frame_list, row.number_of_frames or 1)
         offers = accept.frame_offers(row.transfer_syntax_uid, bool(row.frame_offsets))
         choice = _choose(request, offers, single_part=len(numbers) == 1)
+        etag = stored_etag(row, "frames", *numbers, choice)
+        if unchanged := not_modified(request, etag):
+            return unchanged
         payloads = [_frame(row, number - 1, choice.offer) for number in numbers]
-        return _respond(choice, payloads)
+        return validated(_respond(choice, payloads), etag)
 
 
 class RetrieveBulkdata(WadoView):
@@ -205,6 +210,44 @@ def _decompressed(path) -> Iterator[bytes]:
 def file_response(path, content_type: str) -> FileResponse:
     """A whole stored file; the WSGI server may send it with sendfile(2), without Python."""
     return FileResponse(open(path, "rb"), content_type=content_type)  # noqa: SIM115 closed by the response
+
+
+def stored_file_response(request, row: Instance, content_type: str) -> HttpResponse:
+    """An instance's stored file, or 304 when the client holds these very bytes already."""
+    etag = stored_etag(row, "file")
+    return not_modified(request, etag) or validated(
+        file_response(row.absolute_path, content_type), etag
+    )
+
+
+# --- HTTP validators -------------------------------------------------------------------------
+# A viewer opening a study again (a prior, a reload) asks for the same frames and files: with
+# an ETag it revalidates them, and a 304 costs neither the file read nor the transfer. Frames
+# and files are named by the stored file's SHA-256, so a replaced instance gets new ETags.
+
+
+def stored_etag(row: Instance, *what) -> str:
+    """A weak ETag for what is sent from ``row``'s stored file (multipart boundaries differ
+    from answer to answer, the content does not)."""
+    key = hashlib.sha256(repr((row.sha256, *what)).encode()).hexdigest()[:32]
+    return f'W/"{key}"'
+
+
+def not_modified(request, etag: str) -> HttpResponse | None:
+    """304 Not Modified when If-None-Match names ``etag`` (weak comparison) or is ``*``."""
+    wanted = {
+        tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))
+    }
+    if "*" in wanted or etag.removeprefix("W/") in wanted:
+        return validated(HttpResponse(status=304), etag)
+    return None
+
+
+def validated(response: HttpResponse, etag: str) -> HttpResponse:
+    response["ETag"] = etag
+    response["Cache-Control"] = "private, no-cache"  # kept, but always revalidated: 304 is cheap
+    patch_vary_headers(response, ("Accept",))
+    return response
 
 
 def file_chunks(path) -> Iterator[bytes]:

@@ -33,7 +33,7 @@ class RetrieveWadoUri(wado.WadoView):
         content_type = params.get("contentType", "image/jpeg").split(";")[0].strip().lower()
         frame = _frame(params.get("frame"), row)
         if content_type == accept.DICOM:
-            return _dicom(row, params.get("transferSyntax"))
+            return _dicom(request, row, params.get("transferSyntax"))
         if content_type not in IMAGE_TYPES:
             raise NotAcceptable(
                 f"contentType {content_type[:60]!r}: use application/dicom, image/jpeg or image/png"
@@ -55,9 +55,9 @@ class RetrieveWadoUri(wado.WadoView):
         return HttpResponse(body, content_type=content_type)
 
 
-def _dicom(row, transfer_syntax: str | None):
+def _dicom(request, row, transfer_syntax: str | None):
     if transfer_syntax in (None, "", "*", row.transfer_syntax_uid):
-        return wado.file_response(row.absolute_path, accept.DICOM)
+        return wado.stored_file_response(request, row, accept.DICOM)
     if transfer_syntax == accept.EXPLICIT_VR_LITTLE_ENDIAN:
         try:
             return HttpResponse(

@@ -25,6 +25,8 @@ def test_replaced_instance_serves_its_new_pixels_at_once(reader_client, settings
     first = ct_slice(0, rows=32, columns=32, seed=11)
     store(first)
     assert frame(reader_client, first) == first.PixelData
+    url = instance_path(first) + "/frames/1"
+    held = reader_client.get(url, HTTP_ACCEPT=OHIF_FRAMES)["ETag"]  # what a browser keeps
 
     second = ct_slice(0, rows=32, columns=32, seed=12, study_uid=first.StudyInstanceUID)
     second.SeriesInstanceUID = first.SeriesInstanceUID
@@ -33,6 +35,9 @@ def test_replaced_instance_serves_its_new_pixels_at_once(reader_client, settings
     store(second)
 
     assert frame(reader_client, second) == second.PixelData
+    revalidated = reader_client.get(url, HTTP_ACCEPT=OHIF_FRAMES, HTTP_IF_NONE_MATCH=held)
+    assert revalidated.status_code == 200  # not 304: the browser's copy is of the old file
+    assert parts_of(revalidated)[0][1] == second.PixelData
 
 
 def test_deleted_instance_is_404_at_once(reader_client, django_capture_on_commit_callbacks):

@@ -248,3 +248,43 @@ def test_video_stream_from_bulkdata_and_rendered(reader_client):
     refused = reader_client.get(instance_path(ds) + "/rendered", HTTP_ACCEPT="image/jpeg")
     assert refused.status_code == 406
     assert reader_client.get(instance_path(ds) + "/frames/1/rendered").status_code == 406
+
+
+@pytest.mark.django_db
+def test_frames_and_stored_files_revalidate_by_etag(reader_client):
+    ds = compressed(ct_slice(0, rows=64, columns=64), RLELossless)
+    (sent,) = store(ds)
+    url = instance_path(ds) + "/frames/1"
+
+    first = reader_client.get(url, HTTP_ACCEPT=OHIF_FRAMES)
+    etag = first["ETag"]
+    assert first["Cache-Control"] == "private, no-cache"
+    assert "Accept" in first["Vary"]
+    again = reader_client.get(url, HTTP_ACCEPT=OHIF_FRAMES, HTTP_IF_NONE_MATCH=etag)
+    assert (again.status_code, again.content, again["ETag"]) == (304, b"", etag)
+    assert (
+        reader_client.get(url, HTTP_ACCEPT=OHIF_FRAMES, HTTP_IF_NONE_MATCH="*").status_code == 304
+    )
+    # The decoded frame is another representation: sent in full, with its own ETag.
+    decoded = reader_client.get(url, HTTP_ACCEPT=DECODED, HTTP_IF_NONE_MATCH=etag)
+    assert decoded.status_code == 200 and decoded["ETag"] != etag
+    ((_, payload),) = parts_of(decoded)
+    assert payload == ds.pixel_array.tobytes()
+
+    # The Part-10 file, by WADO-RS and by WADO-URI.
+    part10 = reader_client.get(instance_path(ds), HTTP_ACCEPT="application/dicom")
+    assert body_of(part10) == sent
+    file_etag = part10["ETag"]
+    assert file_etag not in (etag, decoded["ETag"])
+    assert (
+        reader_client.get(
+            instance_path(ds), HTTP_ACCEPT="application/dicom", HTTP_IF_NONE_MATCH=file_etag
+        ).status_code
+        == 304
+    )
+    wado_uri = (
+        f"/wado?requestType=WADO&studyUID={ds.StudyInstanceUID}&seriesUID={ds.SeriesInstanceUID}"
+        f"&objectUID={ds.SOPInstanceUID}&contentType=application%2Fdicom"
+    )
+    assert reader_client.get(wado_uri, HTTP_IF_NONE_MATCH=file_etag).status_code == 304
+    assert body_of(reader_client.get(wado_uri, HTTP_IF_NONE_MATCH='W/"other"')) == sent
