@@ -26,7 +26,11 @@ def encode(parts: Iterable[tuple[str, Iterable[bytes]]], boundary: str) -> Itera
 
 # --- decoding ------------------------------------------------------------------------------
 
-CHUNK = 256 * 1024
+# Read the body a megabyte at a time: gunicorn reads ahead up to 1 MiB per recv() and copies
+# what the application did not take yet back into its buffer on every read, so 256 KiB reads
+# copied each byte several times over (STOW with four clients: 228-234 instances/s, against
+# 268-295 with 1 MiB reads and 237-259 with 4 MiB).
+CHUNK = 1024 * 1024
 # Part headers are a few lines; anything longer is not a DICOMweb client talking.
 MAX_HEADER_BYTES = 16 * 1024
 
