@@ -195,6 +195,12 @@ PRELOAD = envbool("PRELOAD", True)
 # Seconds a study must stay unchanged before its caches are built, so that a series arriving
 # one instance at a time is processed once, not once per instance.
 CACHE_BUILD_DELAY = envint("CACHE_BUILD_DELAY", 2)
+# How much lower the Celery worker's CPU priority is than the web server's (nice(1)): on a
+# busy machine cache builds give way to uploads and viewers, and a viewer that gets there
+# first builds what it needs itself. 0: the same priority.
+WORKER_NICE = envint("WORKER_NICE", 10)
+if not 0 <= WORKER_NICE <= 19:
+    raise ImproperlyConfigured(f"WORKER_NICE must be 0 to 19, not {WORKER_NICE}")
 # Largest side, in pixels, of WADO-RS thumbnails (study, series and instance).
 THUMBNAIL_SIZE = envint("THUMBNAIL_SIZE", 128)
 

@@ -4,6 +4,7 @@ filesystem broker in pass 2)."""
 import gzip
 import io
 import json
+import os
 
 import pytest
 from dicom_data import ct_series, to_bytes
@@ -111,3 +112,11 @@ def test_preload_off_builds_nothing_until_first_request(celery_worker, wait_for,
     lazy.refresh_from_db()
     assert lazy.cache_state == "ready"
     assert _stored_count(lazy) == 2
+
+
+def test_the_worker_runs_at_a_lower_cpu_priority_than_the_web_server(celery_worker):
+    from django.conf import settings
+
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    assert settings.WORKER_NICE == 10
+    assert os.getpriority(os.PRIO_PROCESS, celery_worker.pid) == min(19, ours + 10)
