@@ -164,7 +164,10 @@ def extract(instances, *, everything: bool = False, backwards: bool = False) -> 
         last = batch[-1][0]
         parsed = [(pk, sha, _parse(pk, path, st, se, sop)) for pk, sha, path, sop, se, st in batch]
         with transaction.atomic():
-            for pk, sha, metadata in parsed:
+            # Rows are written in ascending order whichever way the batch was chosen: a build
+            # going the other way over the same rows (the other worker process, or a viewer
+            # building on demand) then waits for this one instead of deadlocking with it.
+            for pk, sha, metadata in sorted(parsed, key=lambda one: one[0]):
                 if metadata is not None:
                     written += Instance.objects.filter(pk=pk, sha256=sha).update(metadata=metadata)
 

@@ -226,3 +226,51 @@ def test_extract_either_way_writes_each_missing_instance_once(monkeypatch):
     assert caches.extract(instances) == 0
     assert caches.extract(instances, everything=True, backwards=True) == 5
     assert not instances.filter(metadata__isnull=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_builds_going_opposite_ways_over_the_same_rows_do_not_deadlock(monkeypatch):
+    """A viewer building a study's caches on demand while the worker builds them: both
+    write the same instance rows, each in one transaction, and must lock them in one order.
+    Each writer pauses after its first row until the other has written one too (or two
+    seconds have passed, when the other is already waiting for this one's lock)."""
+    import contextlib
+    import threading
+
+    from django.db import connection
+    from django.db.models.query import QuerySet
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks and deadlock detection are PostgreSQL's")
+    study, series = stored_series(ct_series(4, rows=8, columns=8))
+    instances = Instance.objects.filter(series=series)
+    both_started = threading.Barrier(2, timeout=2)
+    real_update = QuerySet.update
+    local = threading.local()
+
+    def update(self, **kwargs):
+        done = real_update(self, **kwargs)
+        if self.model is Instance and not getattr(local, "paused", False):
+            local.paused = True
+            with contextlib.suppress(threading.BrokenBarrierError):
+                both_started.wait()
+        return done
+
+    monkeypatch.setattr(QuerySet, "update", update)
+    failures = []
+
+    def build(backwards):
+        try:
+            caches.extract(Instance.objects.filter(series=series), backwards=backwards)
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=build, args=(way,)) for way in (False, True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert failures == []
+    assert not instances.filter(metadata__isnull=True).exists()
