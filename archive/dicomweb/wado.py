@@ -70,7 +70,7 @@ class RetrieveInstances(WadoView):
             )
         if not choices[0].multipart:
             if choices[0].offer.stored:
-                return stored_file_response(request, rows[0], accept.DICOM)
+                return stored_file_response(request, rows[0])
             return _single_part(_instance_payload(rows[0], choices[0].offer), accept.DICOM)
         parts = (
             (accept.part_content_type(choice.offer), _instance_payload(row, choice.offer))
@@ -207,17 +207,14 @@ def _decompressed(path) -> Iterator[bytes]:
     yield pixels.decompressed_file(path)
 
 
-def file_response(path, content_type: str) -> FileResponse:
-    """A whole stored file; the WSGI server may send it with sendfile(2), without Python."""
-    return FileResponse(open(path, "rb"), content_type=content_type)  # noqa: SIM115 closed by the response
-
-
-def stored_file_response(request, row: Instance, content_type: str) -> HttpResponse:
-    """An instance's stored file, or 304 when the client holds these very bytes already."""
+def stored_file_response(request, row: Instance) -> HttpResponse:
+    """An instance's stored Part-10 file, which the WSGI server may send with sendfile(2),
+    without Python; or 304 when the client holds these very bytes already."""
     etag = stored_etag(row, "file")
-    return not_modified(request, etag) or validated(
-        file_response(row.absolute_path, content_type), etag
-    )
+    if unchanged := not_modified(request, etag):
+        return unchanged
+    response = FileResponse(open(row.absolute_path, "rb"), content_type=accept.DICOM)  # noqa: SIM115 closed by the response
+    return validated(response, etag)
 
 
 # --- HTTP validators -------------------------------------------------------------------------

@@ -57,7 +57,7 @@ class RetrieveWadoUri(wado.WadoView):
 
 def _dicom(request, row, transfer_syntax: str | None):
     if transfer_syntax in (None, "", "*", row.transfer_syntax_uid):
-        return wado.stored_file_response(request, row, accept.DICOM)
+        return wado.stored_file_response(request, row)
     if transfer_syntax == accept.EXPLICIT_VR_LITTLE_ENDIAN:
         try:
             return HttpResponse(

@@ -345,7 +345,7 @@ def test_searches_by_uid_are_prepared_and_wildcard_searches_planned_each_time():
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
         prepared = [statement for (statement,) in cursor.fetchall()]
-    assert len(prepared) == 2
+    # (The connection may hold statements of earlier tests too: look for these two kinds.)
     assert [s for s in prepared if 'FROM "archive_series" INNER JOIN' in s]
     assert [s for s in prepared if '"archive_study"."patient_id" = $1' in s]
     assert not [s for s in prepared if "LIKE" in s]
