@@ -24,7 +24,7 @@ from accounts.permissions import IsReader
 from archive import bulkdata, caches, dicomjson, frames, pixels
 from archive.models import Instance
 
-from . import accept, lookup, metadata_docs, multipart
+from . import accept, byteranges, lookup, metadata_docs, multipart
 from .renderers import PrebuiltDicomJsonRenderer, PrebuiltPlainJsonRenderer
 from .routing import dicomweb_base
 
@@ -126,7 +126,8 @@ class RetrieveFrames(WadoView):
         if unchanged := not_modified(request, etag):
             return unchanged
         payloads = [_frame(row, number - 1, choice.offer) for number in numbers]
-        return validated(_respond(choice, payloads), etag)
+        response = _respond(choice, payloads, boundary=byteranges.stable_boundary(etag))
+        return byteranges.partial(request, validated(response, etag), etag=etag)
 
 
 class RetrieveBulkdata(WadoView):
@@ -139,7 +140,7 @@ class RetrieveBulkdata(WadoView):
         if path is None:
             raise ParseError(f"{tag_path[:80]!r} is not a tag path (GGGGEEEE[/item/GGGGEEEE])")
         if path == bulkdata.PIXEL_DATA and row.rows is not None:
-            return _pixel_bulkdata(request, row)
+            return byteranges.partial(request, _pixel_bulkdata(request, row))
         found = bulkdata.read_value(row.absolute_path, path)
         if found is None:
             raise NotFound(f"instance {instance} has no bulk data at {tag_path}")
@@ -147,7 +148,8 @@ class RetrieveBulkdata(WadoView):
         offers = [accept.Offer(accept.OCTET_STREAM, None)]
         if media_type:
             offers.append(accept.Offer(media_type, None))
-        return _respond(_choose(request, offers, single_part=True), [value])
+        response = _respond(_choose(request, offers, single_part=True), [value])
+        return byteranges.partial(request, response)
 
 
 def _pixel_bulkdata(request, row: Instance):
@@ -158,10 +160,12 @@ def _pixel_bulkdata(request, row: Instance):
     choice = _choose(request, offers, single_part=True)
     if choice.offer.transfer_syntax == accept.EXPLICIT_VR_LITTLE_ENDIAN:
         whole = (_frame(row, index, choice.offer) for index in range(count))
-        return _respond(choice, [whole])
+        # Streamed, frame by frame; a ranged request gets the joined bytes to cut from.
+        return _respond(choice, [b"".join(whole) if "Range" in request.headers else whole])
     if not choice.multipart and count > 1:
         raise NotAcceptable("compressed pixel data of several frames comes as multipart/related")
-    return _respond(choice, [_frame(row, index, choice.offer) for index in range(count)])
+    payloads = [_frame(row, index, choice.offer) for index in range(count)]
+    return _respond(choice, payloads, boundary=byteranges.stable_boundary(stored_etag(row, "bulk")))
 
 
 def video_response(request, row: Instance, *, rendered: bool = False) -> HttpResponse:
@@ -254,13 +258,14 @@ def file_chunks(path) -> Iterator[bytes]:
             yield chunk
 
 
-def _respond(choice: accept.Choice, payloads: list) -> HttpResponse:
-    """``payloads``: one per part, each bytes or an iterable of bytes (then streamed)."""
+def _respond(choice: accept.Choice, payloads: list, boundary: str | None = None) -> HttpResponse:
+    """``payloads``: one per part, each bytes or an iterable of bytes (then streamed).
+    ``boundary``: a stable one for answers that byte ranges may cut (see ``byteranges``)."""
     content_type = accept.part_content_type(choice.offer)
     if all(isinstance(p, bytes) for p in payloads):
         if not choice.multipart:
             return HttpResponse(payloads[0], content_type=content_type)
-        boundary = multipart.new_boundary()
+        boundary = boundary or multipart.new_boundary()
         response = HttpResponse(content_type=_multipart_type(choice.offer.media_type, boundary))
         # Written piece by piece, not joined: a frame is half a megabyte or more, and the
         # server sends the pieces one after the other without copying them into one.
