@@ -3,11 +3,46 @@
 
 import csv
 
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import Group
+from django.db.models import Case, When
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
+from . import roles
 from .models import AccessEvent, ApiToken, OidcIdentity
+
+
+class _GroupChoices(forms.ModelMultipleChoiceField):
+    """Groups, the three roles first, each with what it allows."""
+
+    def label_from_instance(self, group):
+        description = roles.DESCRIPTIONS.get(group.name)
+        return f"{group.name} — {description}" if description else group.name
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class RoleUserAdmin(UserAdmin):
+    """Django's user admin, with the roles offered as checkboxes that say what each allows."""
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if db_field.name == "groups":
+            roles.ensure_groups()
+            kwargs["form_class"] = _GroupChoices
+            order = Case(*(When(name=r, then=i) for i, r in enumerate(roles.ORDER)), default=9)
+            kwargs["queryset"] = Group.objects.order_by(order, "name")
+            kwargs["widget"] = forms.CheckboxSelectMultiple
+            kwargs["help_text"] = (
+                "Roles: reader, uploader or admin (each includes the ones before it). "
+                "An admin also needs “Staff status” to open this admin."
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 @admin.register(ApiToken)

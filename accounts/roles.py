@@ -13,6 +13,20 @@ READER = "reader"
 UPLOADER = "uploader"
 ADMIN = "admin"
 ORDER = (READER, UPLOADER, ADMIN)
+# One line each, shown where roles are given (the admin's user page) and where one is missing.
+DESCRIPTIONS = {
+    READER: "search the worklist and DICOMweb, view studies in OHIF, download",
+    UPLOADER: "a reader who may also store studies (upload page, STOW-RS)",
+    ADMIN: "an uploader who may also delete studies and reach the admin",
+}
+
+
+class RoleMissing(PermissionDenied):
+    """A signed-in user lacks ``role``: the 403 page (accounts.views.forbidden) names it."""
+
+    def __init__(self, role: str):
+        super().__init__(f"this needs the {role} role")
+        self.role = role
 
 
 def cap_role(user, role: str) -> None:
@@ -54,9 +68,15 @@ def highest_role(user) -> str | None:
     return None
 
 
+def ensure_groups() -> dict[str, Group]:
+    """The role groups by name, made if missing (migration 0002 makes them; an administrator
+    may have deleted one since)."""
+    return {name: Group.objects.get_or_create(name=name)[0] for name in ORDER}
+
+
 def set_roles(user, roles: set[str]) -> None:
     """Make the user's role groups exactly ``roles`` (other groups are left alone)."""
-    groups = {name: Group.objects.get_or_create(name=name)[0] for name in ORDER}
+    groups = ensure_groups()
     user.groups.remove(*(groups[name] for name in ORDER if name not in roles))
     user.groups.add(*(groups[name] for name in ORDER if name in roles))
     user._role_names = set(roles) & set(ORDER)
@@ -88,7 +108,7 @@ def role_required(role: str):
                     return redirect_to_login(request.get_full_path())
                 return unauthorized()
             if not has_role(request.user, role):
-                raise PermissionDenied(f"this needs the {role} role")
+                raise RoleMissing(role)
             return view(request, *args, **kwargs)
 
         return wrapped

@@ -7,13 +7,13 @@ from django.contrib import admin, auth
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.db import connection
-from django.http import HttpResponseForbidden, JsonResponse
+from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from . import oidc
+from . import oidc, roles
 
 
 class LoginView(auth_views.LoginView):
@@ -82,3 +82,19 @@ def healthz(request):
     except Exception:  # noqa: BLE001 - any database failure means "not healthy"
         return JsonResponse({"status": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+def forbidden(request, exception=None):
+    """The 403 page (``handler403``): to a person, which role is missing, whom to ask and a
+    way to sign out; to a script, one line of text."""
+    role = getattr(exception, "role", None)
+    if not roles.wants_html(request):
+        reason = f"this needs the {role} role" if role else "permission denied"
+        return HttpResponse(f"Forbidden: {reason}.\n", status=403, content_type="text/plain")
+    context = {
+        "role": role,
+        "description": roles.DESCRIPTIONS.get(role, ""),
+        "held": roles.highest_role(request.user) if request.user.is_authenticated else None,
+        "contact": settings.ACCESS_CONTACT,
+    }
+    return render(request, "accounts/forbidden.html", context, status=403)

@@ -351,11 +351,17 @@ ACCESS_LOG = envbool("ACCESS_LOG", True)
 # One row per user, action and study in this many seconds (a viewer fetches hundreds of frames).
 ACCESS_LOG_REPEAT_SECONDS = envint("ACCESS_LOG_REPEAT_SECONDS", 300)
 
+# Who a user without a role should ask for one, shown on the 403 page (e.g. "the PACS team,
+# extension 4321"); empty: "an administrator of this site".
+ACCESS_CONTACT = envstr("ACCESS_CONTACT")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"one_line_refusals": {"()": "accounts.logfilters.OneLineRefusals"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
+    "loggers": {"django.request": {"filters": ["one_line_refusals"]}},
 }
 
 for _folder in (DATA_DIR, DICOM_STORAGE_DIR, Path(FILE_UPLOAD_TEMP_DIR)):

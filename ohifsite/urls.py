@@ -3,8 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import admin_login, healthz
+from accounts.views import admin_login, forbidden, healthz
 from archive.dicomweb.wadouri import RetrieveWadoUri
+
+handler403 = forbidden
 
 urlpatterns = [
     path("admin/login/", admin_login, name="admin_login"),  # the site's login page first

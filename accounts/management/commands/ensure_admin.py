@@ -10,9 +10,14 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
+from accounts import roles
+
 
 class Command(BaseCommand):
-    help = "Create an 'admin' superuser with a random password if there is no superuser yet."
+    help = (
+        "Create an 'admin' superuser in the admin role, with a random password, if there is"
+        " no superuser yet."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--username", default="admin")
@@ -22,7 +27,8 @@ class Command(BaseCommand):
         if User.objects.filter(is_superuser=True).exists():
             return
         password = secrets.token_urlsafe(12)
-        User.objects.create_superuser(username=username, email="", password=password)
+        user = User.objects.create_superuser(username=username, email="", password=password)
+        roles.set_roles(user, {roles.ADMIN})  # so the admin's user list shows who holds it
         bar = "=" * 64
         self.stdout.write(
             f"{bar}\nAdministrator created. This password is shown only once:\n"
