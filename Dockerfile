@@ -36,5 +36,5 @@ RUN SECRET_KEY=build-only DATA_DIR=/tmp/build DICOM_STORAGE_DIR=/tmp/build/dicom
 USER ohifsite
 VOLUME ["/data", "/dicom"]
 EXPOSE 8000
-CMD ["gunicorn", "ohifsite.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "4", \
-     "--timeout", "300", "--access-logfile", "-"]
+# Workers, threads, timeout and the access log: gunicorn.conf.py.
+CMD ["gunicorn", "ohifsite.wsgi", "--bind", "0.0.0.0:8000"]

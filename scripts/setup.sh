@@ -11,12 +11,13 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)${extras:+-$extras}"
-if [ ! -f "$stamp" ]; then
+stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
+# An install with extras (test.sh's) has what one without them (run.sh's) needs.
+if [ ! -f "$stamp${extras:+-$extras}" ] && { [ -n "$extras" ] || ! compgen -G "$stamp*" >/dev/null; }; then
   echo "==> installing Python dependencies${extras:+ (with $extras)}"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
-  touch "$stamp"
+  touch "$stamp${extras:+-$extras}"
 fi
 
 # The OHIF viewer: the exact @ohif/app build pinned in package.json / package-lock.json (the
