@@ -20,8 +20,8 @@ WORKDIR /app
 
 # Dependencies first, so a code change does not reinstall them. The project itself runs from
 # /app: pyproject.toml installs no package, only what it depends on.
-COPY pyproject.toml README.md ./
-RUN pip install .
+COPY pyproject.toml README.md requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock && pip install --no-deps .
 
 COPY . .
 COPY --from=viewer /app/node_modules ./node_modules

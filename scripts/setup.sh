@@ -1,6 +1,6 @@
-# Sourced by run.sh and test.sh: makes .venv and installs what pyproject.toml (and, for the
-# viewer, package.json) asks for. Idempotent: a stamp of the dependency files skips the work
-# when nothing changed.
+# Sourced by run.sh and test.sh (`source scripts/setup.sh test` adds the test extras): makes
+# .venv and installs the locked Python dependencies and, for the viewer, package.json's OHIF.
+# Idempotent: stamps of the lock files skip the work when nothing changed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,13 +11,29 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat pyproject.toml | sha256sum | cut -c1-16)"
-# An install with extras (test.sh's) has what one without them (run.sh's) needs.
-if [ ! -f "$stamp${extras:+-$extras}" ] && { [ -n "$extras" ] || ! compgen -G "$stamp*" >/dev/null; }; then
-  echo "==> installing Python dependencies${extras:+ (with $extras)}"
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
-  touch "$stamp${extras:+-$extras}"
+# The exact versions of requirements.lock (requirements-test.lock with the test extras), checked
+# against their hashes; a stamp of the lock skips the work when nothing changed. The lock
+# records which dependency lists of pyproject.toml it was made from: when they have changed
+# since (a dependency added without running scripts/lock.sh), the lock is installed and then
+# what pyproject.toml asks for beyond it, unpinned, with a warning.
+lock=requirements${extras:+-$extras}.lock
+[ -f "$lock" ] || { echo "!! $lock is missing: run scripts/lock.sh"; exit 1; }
+stamp_of() { echo ".venv/.installed-$(cat "$1" pyproject.toml | sha256sum | cut -c1-16)"; }
+stale=
+if ! grep -qx "# pyproject-dependencies: $(.venv/bin/python scripts/dependencies.py digest)" "$lock"; then
+  stale=1
+  echo "!! $lock was made from other dependencies than pyproject.toml lists now: run"
+  echo "!! scripts/lock.sh and commit the lock files. Meanwhile what is new is installed unpinned."
+fi
+if [ ! -f "$(stamp_of "$lock")" ]; then
+  echo "==> installing Python dependencies from $lock"
+  .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r "$lock"
+  if [ -n "$stale" ]; then
+    .venv/bin/python -m pip install --quiet -r <(.venv/bin/python scripts/dependencies.py list $extras)
+  fi
+  touch "$(stamp_of "$lock")"
+  # The test lock holds the product lock's versions and more: run.sh has nothing to add.
+  [ -n "$stale" ] || touch "$(stamp_of requirements.lock)"
 fi
 
 # The OHIF viewer: the exact @ohif/app build pinned in package.json / package-lock.json (the
