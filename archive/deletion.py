@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import F
 
-from . import storage, tasks
-from .models import Instance, Series, Study
+from . import renditions, storage, tasks
+from .models import Instance, Rendition, Series, Study
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,7 @@ def delete_study(study: Study) -> Deleted:
         instances = Instance.objects.filter(series__study=locked)
         paths = list(instances.values_list("file_path", flat=True))
         result = Deleted(1, locked.series_set.count(), len(paths))
+        _delete_renditions(instances)
         # Instances first, in one statement, so the cascade does not collect them one by one.
         instances.delete()
         locked.delete()
@@ -56,6 +57,7 @@ def delete_series(series: Series) -> Deleted:
             return delete_study(study)
         instances = Instance.objects.filter(series=locked)
         paths = list(instances.values_list("file_path", flat=True))
+        _delete_renditions(instances)
         instances.delete()
         locked.delete()
         study.refresh_counts()
@@ -65,9 +67,14 @@ def delete_series(series: Series) -> Deleted:
     return Deleted(0, 1, len(paths))
 
 
+def _delete_renditions(instances) -> None:
+    Rendition.objects.filter(instance_id__in=instances.values("pk")).delete()
+
+
 def _delete_files_after_commit(paths: list[str]) -> None:
     def delete_files():
         for path in paths:
+            storage.delete(renditions.relpath_for(path))  # if it has one, before its folder
             storage.delete(path)
 
     transaction.on_commit(delete_files)

@@ -188,6 +188,38 @@ class Instance(models.Model):
         return settings.DICOM_STORAGE_DIR / self.file_path
 
 
+class Rendition(models.Model):
+    """A lossless HTJ2K copy of an instance (``archive.renditions``): a Part-10 file beside the
+    original, whose frames are served to viewers that ask for HTJ2K. Valid only while its
+    ``source_sha256`` is the instance's: a replaced original is never answered from the copy
+    of the old one."""
+
+    # No database cascade: deleting a study's instances stays one statement
+    # (``archive.deletion`` removes their renditions itself, rows and files).
+    instance = models.OneToOneField(
+        Instance, on_delete=models.DO_NOTHING, db_constraint=False, related_name="rendition"
+    )
+    transfer_syntax_uid = models.CharField(max_length=64)
+    # Relative to settings.DICOM_STORAGE_DIR, beside the original.
+    file_path = models.CharField(max_length=255)
+    file_size = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    source_sha256 = models.CharField(max_length=64)
+    # As Instance.frame_offsets: one list of [offset, length] pieces per frame.
+    frame_offsets = models.JSONField(editable=False)
+    encode_seconds = models.FloatField(default=0)
+    created_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"HTJ2K of {self.instance_id}"
+
+    @property
+    def absolute_path(self):
+        from django.conf import settings
+
+        return settings.DICOM_STORAGE_DIR / self.file_path
+
+
 # Keyword -> model field, per level. Ingest copies these from each dataset; queries translate
 # QIDO-RS keys through them. Attributes here are also what QIDO-RS returns from the index.
 STUDY_FIELDS = {

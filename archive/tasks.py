@@ -5,13 +5,22 @@ from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from . import caches
+from . import caches, renditions
 from .models import Study
 
 
 @shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
 def build_caches(study_id: int, generation: int, reextract: bool = False) -> str:
-    return caches.build(study_id, generation, reextract=reextract)
+    outcome = caches.build(study_id, generation, reextract=reextract)
+    # Renditions after the caches, so that what a viewer needs first is never behind them.
+    if settings.RENDITIONS and outcome == caches.Outcome.BUILT:
+        build_renditions.delay(study_id)
+    return outcome
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=3)
+def build_renditions(study_id: int) -> str:
+    return renditions.build_study(study_id)
 
 
 def schedule_cache_build(study_id: int, generation: int | None = None) -> None:

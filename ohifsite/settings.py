@@ -201,6 +201,14 @@ CACHE_BUILD_DELAY = envint("CACHE_BUILD_DELAY", 2)
 WORKER_NICE = envint("WORKER_NICE", 10)
 if not 0 <= WORKER_NICE <= 19:
     raise ImproperlyConfigured(f"WORKER_NICE must be 0 to 19, not {WORKER_NICE}")
+# A lossless HTJ2K copy of each image instance, made by the workers after its caches, kept
+# beside the original (never replacing it) and sent to viewers that ask for HTJ2K: a prefix of
+# each frame decodes to a lower resolution (RPCL), so a first image shows after a few KB.
+RENDITIONS = envbool("RENDITIONS", False)
+# Modalities that get one (empty: all); instances whose pixel data is smaller than
+# RENDITION_MIN_BYTES (uncompressed) gain nothing worth a second file and are skipped.
+RENDITION_MODALITIES = [m.upper() for m in envlist("RENDITION_MODALITIES")]
+RENDITION_MIN_BYTES = envint("RENDITION_MIN_BYTES", 65536)
 # Largest side, in pixels, of WADO-RS thumbnails (study, series and instance).
 THUMBNAIL_SIZE = envint("THUMBNAIL_SIZE", 128)
 

@@ -114,6 +114,9 @@ def celery_worker(database_url, storage_dir, tmp_path_factory):
         "DATABASE_URL": database_url,
         "DICOM_STORAGE_DIR": str(storage_dir),
         "CACHE_BUILD_DELAY": "0",
+        # HTJ2K renditions after each cache build (tests/archive/test_renditions_worker.py);
+        # images under RENDITION_MIN_BYTES, most tests' images, are skipped.
+        "RENDITIONS": "true",
     }
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     with open(log, "wb") as out:
