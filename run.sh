@@ -22,5 +22,5 @@ processes=(
 )
 # A conditional one: [ "${SOME_PORT:-0}" = 0 ] || processes+=("name=$py manage.py command")
 
-echo "==> serving on http://${HOST:-127.0.0.1}:${PORT:-8000}/  (Ctrl-C stops everything)"
+echo "==> serving on http://${HOST:-127.0.0.1}:${PORT:-8000}/  (pid $$; Ctrl-C or kill $$ stops everything)"
 exec $py scripts/supervise.py "${processes[@]}"
