@@ -25,7 +25,7 @@ import pydicom
 from django.conf import settings
 from django.db import transaction
 from pydicom.encaps import encapsulate
-from pydicom.pixels import iter_pixels
+from pydicom.pixels import iter_pixels, pixel_array
 
 from . import frames, storage
 from .models import Instance, Rendition
@@ -61,6 +61,19 @@ def relpath_for(instance_relpath: str) -> str:
 
 def skip_reason(row: Instance, modality: str, *, threshold: bool = True) -> str | None:
     """Why ``row`` gets no rendition, or None when it should have one."""
+    if reason := unencodable(row):
+        return reason
+    wanted = settings.RENDITION_MODALITIES
+    if wanted and modality.upper() not in wanted:
+        return f"modality {modality} not in RENDITION_MODALITIES"
+    size = row.rows * row.columns * (row.samples_per_pixel or 1) * row.bits_allocated // 8
+    if threshold and size * (row.number_of_frames or 1) < settings.RENDITION_MIN_BYTES:
+        return "smaller than RENDITION_MIN_BYTES"
+    return None
+
+
+def unencodable(row: Instance) -> str | None:
+    """Why ``row``'s pixels cannot be sent in HTJ2K at all, or None when they can."""
     if not row.rows or not row.columns:
         return "no pixel data"
     if row.transfer_syntax_uid in SYNTAXES:
@@ -71,21 +84,28 @@ def skip_reason(row: Instance, modality: str, *, threshold: bool = True) -> str 
         return f"{row.bits_allocated}-bit pixels"
     if (row.photometric_interpretation or "").upper() not in PHOTOMETRICS:
         return f"{row.photometric_interpretation} pixels"
-    wanted = settings.RENDITION_MODALITIES
-    if wanted and modality.upper() not in wanted:
-        return f"modality {modality} not in RENDITION_MODALITIES"
-    size = row.rows * row.columns * (row.samples_per_pixel or 1) * row.bits_allocated // 8
-    if threshold and size * (row.number_of_frames or 1) < settings.RENDITION_MIN_BYTES:
-        return "smaller than RENDITION_MIN_BYTES"
     return None
 
 
 def encode_frame(array: np.ndarray) -> bytes:
     """One frame (rows x columns, or rows x columns x 3) as a lossless RPCL HTJ2K codestream."""
-    codestream = imagecodecs.htj2k_encode(np.ascontiguousarray(array), level=0, reversible=True)
+    try:
+        codestream = imagecodecs.htj2k_encode(np.ascontiguousarray(array), level=0, reversible=True)
+    except (imagecodecs.Htj2kError, ValueError, TypeError) as exc:
+        raise RenditionError(f"HTJ2K encoder: {exc}") from exc
     if progression(codestream) != RPCL:
         raise RenditionError("the HTJ2K encoder did not write RPCL progression")
     return codestream
+
+
+def encode_stored_frame(path: Path, index: int) -> bytes:
+    """Frame ``index`` (0-based) of a stored file encoded on the fly, for a client that asks
+    for HTJ2K before the rendition is made."""
+    try:
+        array = pixel_array(path, index=index)
+    except (ValueError, AttributeError, NotImplementedError, RuntimeError, KeyError) as exc:
+        raise RenditionError(f"cannot decode frame {index + 1} of {path.name}: {exc}") from exc
+    return encode_frame(array)
 
 
 def progression(codestream: bytes) -> int | None:
@@ -100,6 +120,8 @@ def encode_file(path: Path) -> Encoded:
     try:
         dataset = pydicom.dcmread(path)
         codestreams = [encode_frame(array) for array in iter_pixels(path)]
+    except RenditionError:
+        raise
     except (ValueError, AttributeError, NotImplementedError, RuntimeError, KeyError) as exc:
         raise RenditionError(f"cannot encode {path.name}: {exc}") from exc
     dataset.PixelData = encapsulate(codestreams, has_bot=True)

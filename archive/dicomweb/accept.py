@@ -45,7 +45,12 @@ FRAME_MEDIA_TYPES = {
     "1.2.840.10008.1.2.4.106": "video/mp4",
 }
 VIDEO_MEDIA_TYPES = {ts: mt for ts, mt in FRAME_MEDIA_TYPES.items() if mt.startswith("video/")}
-ALIASES = {"image/x-jls": "image/jls", "image/x-dicom-rle": "image/dicom-rle"}
+# image/jhc: what Cornerstone's DICOMweb client asks for HTJ2K frames.
+ALIASES = {
+    "image/x-jls": "image/jls",
+    "image/x-dicom-rle": "image/dicom-rle",
+    "image/jhc": "image/jphc",
+}
 # Native little-endian pixel bytes are the same in both VR encodings, so stored frames in
 # either are sent as they lie in the file, labelled Explicit VR Little Endian.
 NATIVE_AS_STORED = (IMPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN)

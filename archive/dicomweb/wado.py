@@ -21,10 +21,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsReader
-from archive import bulkdata, caches, dicomjson, frames, pixels
+from archive import bulkdata, caches, dicomjson, frames, pixels, renditions
 from archive.models import Instance
 
-from . import accept, byteranges, lookup, metadata_docs, multipart
+from . import accept, byteranges, htj2k, lookup, metadata_docs, multipart
 from .renderers import PrebuiltDicomJsonRenderer, PrebuiltPlainJsonRenderer
 from .routing import dicomweb_base
 
@@ -57,24 +57,35 @@ class RetrieveInstances(WadoView):
             rows = [lookup.instance(study, series, instance)]
         ranges = _accepted(request)
         single = instance is not None
-        choices = [
-            accept.choose(
-                ranges, accept.instance_offers(row.transfer_syntax_uid), single_part=single
-            )
-            for row in rows
-        ]
-        if None in choices:
-            raise NotAcceptable(
-                "can send application/dicom in its stored transfer syntax or decoded to "
-                "Explicit VR Little Endian (1.2.840.10008.1.2.1), as multipart/related"
-            )
-        if not choices[0].multipart:
-            if choices[0].offer.stored:
-                return stored_file_response(request, rows[0])
-            return _single_part(_instance_payload(rows[0], choices[0].offer), accept.DICOM)
+        choices = []
+        for row in rows:
+            extra = htj2k.options(ranges, row, htj2k.INSTANCE_TYPES)
+            offers = htj2k.with_rendition(accept.instance_offers(row.transfer_syntax_uid), extra)
+            choice = accept.choose(ranges, offers, single_part=single)
+            if choice is None and extra.fallback:
+                choice = accept.choose(ranges, extra.fallback, single_part=single)
+            if choice is None:
+                raise NotAcceptable(
+                    "can send application/dicom in its stored transfer syntax, decoded to "
+                    "Explicit VR Little Endian (1.2.840.10008.1.2.1) or, for images, in HTJ2K "
+                    "(1.2.840.10008.1.2.4.201, .202, .203), as multipart/related"
+                )
+            choices.append((row, choice, extra.rendition))
+        row, choice, rendition = choices[0]
+        if not choice.multipart:
+            if isinstance(choice.offer, htj2k.RenditionOffer):
+                return _file_response(request, rendition.absolute_path, rendition.sha256)
+            if choice.offer.stored:
+                return stored_file_response(request, row)
+            if htj2k.on_the_fly(choice.offer):
+                try:  # before the answer starts, so that a failure is still a 406
+                    return HttpResponse(_encoded_file(row.absolute_path), content_type=accept.DICOM)
+                except renditions.RenditionError as exc:
+                    raise NotAcceptable(str(exc)) from exc
+            return _single_part(_instance_payload(row, choice.offer), accept.DICOM)
         parts = (
-            (accept.part_content_type(choice.offer), _instance_payload(row, choice.offer))
-            for row, choice in zip(rows, choices, strict=True)
+            (accept.part_content_type(choice.offer), _instance_payload(row, choice.offer, copy))
+            for row, choice, copy in choices
         )
         return _multipart(parts, accept.DICOM)
 
@@ -120,12 +131,11 @@ class RetrieveFrames(WadoView):
         if row.rows is None:
             raise NotFound(f"instance {instance} has no pixel data")
         numbers = lookup.frame_numbers(frame_list, row.number_of_frames or 1)
-        offers = accept.frame_offers(row.transfer_syntax_uid, bool(row.frame_offsets))
-        choice = _choose(request, offers, single_part=len(numbers) == 1)
-        etag = stored_etag(row, "frames", *numbers, choice)
+        choice, rendition = _choose_frames(request, row, single_part=len(numbers) == 1)
+        etag = stored_etag(row, "frames", *numbers, choice, rendition and rendition.sha256)
         if unchanged := not_modified(request, etag):
             return unchanged
-        payloads = [_frame(row, number - 1, choice.offer) for number in numbers]
+        payloads = [_frame(row, number - 1, choice.offer, rendition) for number in numbers]
         response = _respond(choice, payloads, boundary=byteranges.stable_boundary(etag))
         return byteranges.partial(request, validated(response, etag), etag=etag)
 
@@ -156,15 +166,14 @@ def _pixel_bulkdata(request, row: Instance):
     if row.transfer_syntax_uid in accept.VIDEO_MEDIA_TYPES:
         return video_response(request, row)
     count = row.number_of_frames or 1
-    offers = accept.frame_offers(row.transfer_syntax_uid, bool(row.frame_offsets))
-    choice = _choose(request, offers, single_part=True)
+    choice, rendition = _choose_frames(request, row, single_part=True)
     if choice.offer.transfer_syntax == accept.EXPLICIT_VR_LITTLE_ENDIAN:
         whole = (_frame(row, index, choice.offer) for index in range(count))
         # Streamed, frame by frame; a ranged request gets the joined bytes to cut from.
         return _respond(choice, [b"".join(whole) if "Range" in request.headers else whole])
     if not choice.multipart and count > 1:
         raise NotAcceptable("compressed pixel data of several frames comes as multipart/related")
-    payloads = [_frame(row, index, choice.offer) for index in range(count)]
+    payloads = [_frame(row, index, choice.offer, rendition) for index in range(count)]
     return _respond(choice, payloads, boundary=byteranges.stable_boundary(stored_etag(row, "bulk")))
 
 
@@ -183,27 +192,53 @@ def _accepted(request) -> tuple[accept.MediaRange, ...]:
     return accept.parse(request.query_params.get("accept") or request.headers.get("Accept"))
 
 
-def _choose(request, offers: list[accept.Offer], *, single_part: bool) -> accept.Choice:
+def _choose(
+    request, offers: list[accept.Offer], *, single_part: bool, fallback=()
+) -> accept.Choice:
+    """The first offer the client accepts; ``fallback`` (HTJ2K encoded on the fly) only when
+    none of ``offers`` is."""
     choice = accept.choose(_accepted(request), offers, single_part=single_part)
+    if choice is None and fallback:
+        choice = accept.choose(_accepted(request), list(fallback), single_part=single_part)
     if choice is None:
-        available = ", ".join(accept.part_content_type(offer) for offer in offers)
+        available = ", ".join(accept.part_content_type(o) for o in [*offers, *fallback])
         where = "" if single_part else " (several frames: multipart/related only)"
         raise NotAcceptable(f"can send {available}{where}")
     return choice
 
 
-def _frame(row: Instance, index: int, offer: accept.Offer) -> bytes:
+def _choose_frames(request, row: Instance, *, single_part: bool):
+    """What the frames of ``row`` go out as, and the rendition they come from, if any."""
+    extra = htj2k.options(_accepted(request), row, htj2k.FRAME_TYPES)
+    offers = accept.frame_offers(row.transfer_syntax_uid, bool(row.frame_offsets))
+    offers = htj2k.with_rendition(offers, extra)
+    choice = _choose(request, offers, single_part=single_part, fallback=extra.fallback)
+    return choice, extra.rendition
+
+
+def _frame(row: Instance, index: int, offer: accept.Offer, rendition=None) -> bytes:
+    if isinstance(offer, htj2k.RenditionOffer):
+        return frames.read(rendition.absolute_path, rendition.frame_offsets[index])
     if offer.stored:
         return frames.read(row.absolute_path, row.frame_offsets[index])
+    if htj2k.on_the_fly(offer):
+        try:
+            return renditions.encode_stored_frame(row.absolute_path, index)
+        except renditions.RenditionError as exc:
+            raise NotAcceptable(f"{exc}; ask for transfer-syntax=* for the stored bytes") from exc
     try:
         return pixels.decode_frame(row.absolute_path, index)
     except pixels.PixelError as exc:
         raise NotAcceptable(f"{exc}; ask for transfer-syntax=* to get the stored bytes") from exc
 
 
-def _instance_payload(row: Instance, offer: accept.Offer) -> Iterator[bytes]:
+def _instance_payload(row: Instance, offer: accept.Offer, rendition=None) -> Iterator[bytes]:
+    if isinstance(offer, htj2k.RenditionOffer):
+        return file_chunks(rendition.absolute_path)
     if offer.stored:
         return file_chunks(row.absolute_path)
+    if htj2k.on_the_fly(offer):
+        return _encoded(row.absolute_path)
     return _decompressed(row.absolute_path)
 
 
@@ -211,13 +246,26 @@ def _decompressed(path) -> Iterator[bytes]:
     yield pixels.decompressed_file(path)
 
 
+def _encoded(path) -> Iterator[bytes]:
+    """Part of a multipart answer already under way: a failure can only end the stream."""
+    yield _encoded_file(path)
+
+
+def _encoded_file(path) -> bytes:
+    return renditions.encode_file(path).data
+
+
 def stored_file_response(request, row: Instance) -> HttpResponse:
     """An instance's stored Part-10 file, which the WSGI server may send with sendfile(2),
     without Python; or 304 when the client holds these very bytes already."""
-    etag = stored_etag(row, "file")
+    return _file_response(request, row.absolute_path, row.sha256)
+
+
+def _file_response(request, path, sha256: str) -> HttpResponse:
+    etag = stored_etag_of(sha256, "file")
     if unchanged := not_modified(request, etag):
         return unchanged
-    response = FileResponse(open(row.absolute_path, "rb"), content_type=accept.DICOM)  # noqa: SIM115 closed by the response
+    response = FileResponse(open(path, "rb"), content_type=accept.DICOM)  # noqa: SIM115 closed by the response
     return validated(response, etag)
 
 
@@ -230,7 +278,11 @@ def stored_file_response(request, row: Instance) -> HttpResponse:
 def stored_etag(row: Instance, *what) -> str:
     """A weak ETag for what is sent from ``row``'s stored file (multipart boundaries differ
     from answer to answer, the content does not)."""
-    key = hashlib.sha256(repr((row.sha256, *what)).encode()).hexdigest()[:32]
+    return stored_etag_of(row.sha256, *what)
+
+
+def stored_etag_of(sha256: str, *what) -> str:
+    key = hashlib.sha256(repr((sha256, *what)).encode()).hexdigest()[:32]
     return f'W/"{key}"'
 
 
