@@ -7,7 +7,7 @@ project's roles (``accounts.roles``) rather than per-model permissions.
 """
 
 from django.contrib import admin, messages
-from django.db.models import BooleanField, ExpressionWrapper, F, Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -45,14 +45,7 @@ class CacheStateFilter(admin.SimpleListFilter):
         return CacheState.choices
 
     def queryset(self, request, queryset):
-        ready = Q(cache_generation=F("generation"))
-        if self.value() == CacheState.READY:
-            return queryset.filter(ready)
-        if self.value() == CacheState.FAILED:
-            return queryset.exclude(ready).exclude(cache_error="")
-        if self.value() == CacheState.PENDING:
-            return queryset.exclude(ready).filter(cache_error="")
-        return queryset
+        return queryset.in_cache_state(self.value()) if self.value() else queryset
 
 
 class ModalityFilter(admin.SimpleListFilter):

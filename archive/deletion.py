@@ -10,7 +10,6 @@ document dropped and a rebuild queued.
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
 
 from . import renditions, storage, tasks
 from .models import Instance, Rendition, Series, Study
@@ -61,7 +60,7 @@ def delete_series(series: Series) -> Deleted:
         instances.delete()
         locked.delete()
         study.refresh_counts()
-        Study.objects.filter(pk=study.pk).update(generation=F("generation") + 1, ohif_json=None)
+        Study.objects.filter(pk=study.pk).bump_generation(ohif_json=None)
         tasks.schedule_cache_build(study.pk)
         _delete_files_after_commit(paths)
     return Deleted(0, 1, len(paths))

@@ -7,13 +7,54 @@ compare as text, which is what range matching needs, and they round-trip exactly
 """
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
 
 
 class CacheState(models.TextChoices):
     PENDING = "pending", "pending"
     READY = "ready", "ready"
     FAILED = "failed", "failed"
+
+
+class StudyQuerySet(models.QuerySet):
+    """Cache state and generation, in one place for ingest, deletion, the caches, the admin
+    and the worklist."""
+
+    def bump_generation(self, **changes) -> int | None:
+        """Mark the caches of these studies stale (the database does the increment, so no
+        update is lost); returns the new generation when this is one study."""
+        self.update(generation=F("generation") + 1, updated_at=timezone.now(), **changes)
+        found = list(self.values_list("generation", flat=True)[:2])
+        return found[0] if len(found) == 1 else None
+
+    def in_cache_state(self, state: str) -> "StudyQuerySet":
+        """Studies whose ``cache_state`` is ``state`` (plain comparisons, cheap to filter)."""
+        fresh = Q(cache_generation=F("generation"))
+        if state == CacheState.READY:
+            return self.filter(fresh)
+        stale = Q(cache_generation__isnull=True) | ~fresh
+        if state == CacheState.FAILED:
+            return self.filter(stale & ~Q(cache_error=""))
+        if state == CacheState.PENDING:
+            return self.filter(stale & Q(cache_error=""))
+        return self.none()
+
+    def with_state_rank(self) -> "StudyQuerySet":
+        """``state_rank``: the cache state as a number the database can sort on
+        (``CACHE_STATE_RANK``)."""
+        return self.annotate(
+            state_rank=Case(
+                When(cache_generation=F("generation"), then=Value(CACHE_STATE_RANK["ready"])),
+                When(~Q(cache_error=""), then=Value(CACHE_STATE_RANK["failed"])),
+                default=Value(CACHE_STATE_RANK["pending"]),
+                output_field=models.IntegerField(),
+            )
+        )
+
+
+# The order of cache states when sorting a list by them: what needs attention first.
+CACHE_STATE_RANK = {"failed": 0, "pending": 1, "ready": 2}
 
 
 class Study(models.Model):
@@ -47,6 +88,8 @@ class Study(models.Model):
     cache_generation = models.PositiveIntegerField(null=True, blank=True)
     cache_error = models.TextField(blank=True)
     ohif_json = models.BinaryField(null=True, blank=True, editable=False)
+
+    objects = StudyQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "studies"
@@ -102,8 +145,7 @@ class Study(models.Model):
 
     def bump_generation(self):
         """Mark the caches stale; the database does the increment so no update is lost."""
-        Study.objects.filter(pk=self.pk).update(generation=F("generation") + 1)
-        self.refresh_from_db(fields=["generation"])
+        self.generation = Study.objects.filter(pk=self.pk).bump_generation()
 
 
 class Series(models.Model):

@@ -38,6 +38,13 @@ def incoming_dir() -> Path:
     return path
 
 
+def placing_dir() -> Path:
+    """Journals of placements under way (``archive.ingest.place``)."""
+    path = root() / ".placing"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def instance_relpath(study_uid: str, series_uid: str, sop_uid: str) -> str:
     """The callers pass UIDs checked by ``uids.is_valid_uid``; digits and dots cannot escape."""
     return f"{study_uid}/{series_uid}/{sop_uid}.dcm"

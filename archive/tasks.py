@@ -23,6 +23,16 @@ def build_renditions(study_id: int) -> str:
     return renditions.build_study(study_id)
 
 
+def schedule_builds_for(sender, results, **kwargs) -> None:
+    """``archive.ingest.instances_received``: a build for each study that changed, and for a
+    study a replaced instance left."""
+    for result in results:
+        if result.changed and result.study_pk is not None:
+            schedule_cache_build(result.study_pk, result.generation)
+            if result.moved_from_study_pk is not None:
+                schedule_cache_build(result.moved_from_study_pk)
+
+
 def schedule_cache_build(study_id: int, generation: int | None = None) -> None:
     """Queue a cache build for the study's current generation once the transaction commits.
 

@@ -189,6 +189,9 @@ OVERWRITE_INSTANCES = envbool("OVERWRITE_INSTANCES", False)
 # Flush each stored file and its folder to disk before its index row is committed (like
 # Orthanc's SyncStorageArea); off trades that safety against a power cut for speed.
 STORAGE_FSYNC = envbool("STORAGE_FSYNC", True)
+# Deepest nesting of sequences a stored file may have; deeper is refused at ingest, since
+# every reader after it (DICOM JSON, the caches, OHIF) walks sequences recursively.
+INGEST_MAX_SEQUENCE_DEPTH = envint("INGEST_MAX_SEQUENCE_DEPTH", 64)
 # Build the metadata caches as instances arrive (like the Orthanc OHIF plugin's Preload);
 # off, they are built on first request and kept.
 PRELOAD = envbool("PRELOAD", True)

@@ -36,6 +36,21 @@ def to_bytes(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
+def receive_one(data: Dataset | bytes, **options):
+    """One instance through the ingest pipeline (``archive.ingest.receive``), as any door
+    hands it over; returns its ``IngestResult``."""
+    from archive.ingest import Arrival, receive
+
+    raw = data if isinstance(data, bytes) else to_bytes(data)
+    return receive([Arrival.from_stream(io.BytesIO(raw), **options)])[0]
+
+
+def receive_file(path, **options):
+    from archive.ingest import Arrival, receive
+
+    return receive([Arrival.from_path(path, **options)])[0]
+
+
 def _base(
     sop_class: str,
     *,

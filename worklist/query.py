@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from urllib.parse import urlencode
 
-from django.db.models import Case, F, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Q, QuerySet
 
 from archive.dicomweb.query import like_pattern  # also registers the qido_like lookup
 from archive.models import CacheState
@@ -38,7 +38,6 @@ DEFAULT_SORT = "-date"
 DATE_PRESETS = {"today": 0, "7d": 6, "30d": 29}
 STATES = tuple(CacheState.values)
 # Sorting by state puts what needs attention first.
-STATE_RANK = {CacheState.FAILED: 0, CacheState.PENDING: 1, CacheState.READY: 2}
 MODALITY_CHOICES = (
     "CR", "CT", "DX", "ECG", "IO", "MG", "MR", "NM", "OT", "PR", "PT", "RF", "RTSTRUCT",
     "SEG", "SM", "SR", "US", "XA",
@@ -173,7 +172,7 @@ class WorklistQuery:
         if end:
             studies = studies.filter(study_date__lte=end)
         if self.state:
-            studies = studies.filter(_in_state(self.state))
+            studies = studies.in_cache_state(self.state)
         return studies
 
     @property
@@ -185,7 +184,7 @@ class WorklistQuery:
     def order(self, studies: QuerySet, *, reverse: bool = False) -> QuerySet:
         keys, descending = self.sort_keys
         if "state_rank" in keys:
-            studies = with_state_rank(studies)
+            studies = studies.with_state_rank()
         descending = descending != reverse
         return studies.order_by(*(f"-{key}" if descending else key for key in keys))
 
@@ -216,29 +215,6 @@ class WorklistQuery:
         else:
             sort = f"-{column}" if column in ("date", "received", "series", "instances") else column
         return self.to_params(sort=sort, page=1, after="", before="")
-
-
-def with_state_rank(studies: QuerySet) -> QuerySet:
-    """Study.cache_state as a number the database can sort and filter on (STATE_RANK)."""
-    return studies.annotate(
-        state_rank=Case(
-            When(cache_generation=F("generation"), then=Value(STATE_RANK[CacheState.READY])),
-            When(~Q(cache_error=""), then=Value(STATE_RANK[CacheState.FAILED])),
-            default=Value(STATE_RANK[CacheState.PENDING]),
-            output_field=IntegerField(),
-        )
-    )
-
-
-def _in_state(state: str) -> Q:
-    """Study.cache_state as a condition (plain comparisons, cheaper than the CASE of a sort)."""
-    fresh = Q(cache_generation=F("generation"))
-    if state == CacheState.READY:
-        return fresh
-    stale = Q(cache_generation__isnull=True) | ~fresh
-    if state == CacheState.FAILED:
-        return stale & ~Q(cache_error="")
-    return stale & Q(cache_error="")
 
 
 def _name_match(typed: str) -> Q:

@@ -1,24 +1,15 @@
 """Files uploaded from the worklist page: a DICOM file, or a zip archive of them, into the one
-ingest path (``archive.intake``: a file through ``receive_spooled``, a zip's members 32 at a
-time through ``receive_many``).
-
-A zip is expanded member by member, each spooled to its own file, so neither the archive nor
-a member is ever held in memory. Every file gets an outcome in words. Knows nothing of HTTP.
+ingest pipeline (``archive.ingest.receive``; a zip's members through ``archive.ingest.zips``,
+a slice at a time). Every file gets an outcome in words. Knows nothing of HTTP.
 """
 
 import zipfile
 from dataclasses import asdict, dataclass
-from pathlib import PurePosixPath
 
-from archive import intake, storage
-from archive.ingest import IngestResult, Status
+from archive import storage
+from archive.ingest import Arrival, IngestResult, Origin, Spool, Status, batches, receive, zips
+from archive.ingest.spool import human_size
 
-# Files a zip of DICOM often carries beside the instances; they are named, not rejected.
-NOT_INSTANCES = {
-    "DICOMDIR": "a DICOMDIR (the index of a DICOM disc), not an instance",
-    ".DS_STORE": "a macOS folder settings file",
-    "THUMBS.DB": "a Windows thumbnail cache",
-}
 SKIPPED = "skipped"
 
 _WORDS = {
@@ -55,80 +46,47 @@ class Outcome:
         return asdict(self)
 
 
-def receive_upload(spooled: storage.Spooled, name: str, limit: int) -> list[Outcome]:
-    """Ingest one uploaded file (ownership of the spooled file passes here)."""
-    try:
-        if _is_zip(spooled):
-            return list(_receive_zip(spooled, name, limit))
-    except zipfile.BadZipFile as exc:
-        storage.discard(spooled.path)
-        return [Outcome(name, str(Status.REJECTED), f"the zip archive is damaged: {exc}")]
-    return [Outcome.of(name, intake.receive_spooled(spooled))]
+def receive_upload(
+    spooled: storage.Spooled, name: str, limit: int, origin: Origin | None = None
+) -> list[Outcome]:
+    """Ingest one uploaded file, which belongs to this call: it is gone when this returns."""
+    origin = origin or Origin(door="web")
+    with Spool() as owner:
+        owner.own(spooled.path)
+        if not zips.is_zip(spooled.path):
+            [result] = receive([Arrival.from_spooled(spooled, name, origin=origin)])
+            return [Outcome.of(name, result)]
+        try:
+            return _receive_zip(spooled, name, limit, origin)
+        except zipfile.BadZipFile as exc:
+            return [Outcome(name, str(Status.REJECTED), f"the zip archive is damaged: {exc}")]
 
 
-def _is_zip(spooled: storage.Spooled) -> bool:
-    """A zip, not a DICOM file (whose 128-byte preamble could be anything, even "PK")."""
-    with open(spooled.path, "rb") as f:
-        head = f.read(132)
-    return head[128:132] != b"DICM" and head[:4] == b"PK\x03\x04"
+def _receive_zip(spooled: storage.Spooled, name: str, limit: int, origin: Origin):
+    outcomes = []
+    with zipfile.ZipFile(spooled.path) as archive:
+        members = zips.members(archive)
+        if not members:
+            return [Outcome(name, str(Status.REJECTED), "the zip archive holds no files")]
+        for batch in batches(members, lambda member: member.file_size):
+            arrivals = {}
+            for member in batch:
+                label = f"{name}/{member.filename}"
+                if (why := zips.not_an_instance(member.filename)) is not None:
+                    outcomes.append(Outcome(label, SKIPPED, why))
+                    continue
+                arrivals[len(outcomes)] = Arrival.from_opener(
+                    _opener(archive, member), label, max_bytes=limit, origin=origin
+                )
+                outcomes.append(None)
+            results = receive(arrivals.values())
+            for (at, arrival), result in zip(arrivals.items(), results, strict=True):
+                outcomes[at] = Outcome.of(arrival.label, result)
+    return outcomes
 
 
-def _receive_zip(spooled: storage.Spooled, name: str, limit: int):
-    try:
-        with zipfile.ZipFile(spooled.path) as archive:
-            members = [m for m in archive.infolist() if not m.is_dir()]
-            if not members:
-                yield Outcome(name, str(Status.REJECTED), "the zip archive holds no files")
-            size = intake.BATCH_FILES
-            for first in range(0, len(members), size):
-                read = [
-                    _read_member(archive, member, f"{name}/{member.filename}", limit)
-                    for member in members[first : first + size]
-                ]
-                yield from _stored(read)
-    finally:
-        storage.discard(spooled.path)
+def _opener(archive: zipfile.ZipFile, member: zipfile.ZipInfo):
+    return lambda: archive.open(member)
 
 
-def _stored(read: list) -> list[Outcome]:
-    """Outcomes of members read from the zip (``(label, spooled)``) or refused while reading
-    (an ``Outcome``), in their order."""
-    files = [entry for entry in read if not isinstance(entry, Outcome)]
-    results = iter(intake.receive_many([spooled for _, spooled in files]))
-    return [
-        entry if isinstance(entry, Outcome) else Outcome.of(entry[0], next(results))
-        for entry in read
-    ]
-
-
-def _read_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, label: str, limit: int):
-    basename = PurePosixPath(member.filename).name
-    if basename.upper() in NOT_INSTANCES:
-        return Outcome(label, SKIPPED, NOT_INSTANCES[basename.upper()])
-    if member.filename.startswith("__MACOSX/") or basename.startswith("._"):
-        return Outcome(label, SKIPPED, "macOS resource fork, not a file of its own")
-    if member.flag_bits & 0x1:
-        return Outcome(label, str(Status.REJECTED), "encrypted zip members cannot be read")
-    if member.file_size > limit:
-        return Outcome(label, str(Status.REJECTED), too_large(limit))
-    try:
-        with archive.open(member) as source:
-            member_spooled = storage.spool(storage.LimitedReader(source, limit))
-    except storage.TooLarge:
-        return Outcome(label, str(Status.REJECTED), too_large(limit))
-    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as exc:
-        return Outcome(label, str(Status.REJECTED), f"cannot be read from the zip: {exc}")
-    return label, member_spooled
-
-
-def too_large(limit: int) -> str:
-    return f"larger than the upload limit of {human_size(limit)}"
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"
+__all__ = ["Outcome", "SKIPPED", "human_size", "receive_upload"]

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from accounts.permissions import IsArchiveAdmin, IsUploader
 
 from .. import deletion
+from ..ingest import Origin
 from ..models import Series, Study
 from ..uids import is_valid_uid
 from . import parsers, stow_response
@@ -51,7 +52,8 @@ def store_instances(request, study=None):
         if media_type in (MultipartRelatedParser.media_type, DicomParser.media_type):
             raise ParseError("the request body is empty")
         raise UnsupportedMediaType(request.content_type or "(none)")
-    outcomes = stow_response.store(parts, study)
+    origin = Origin(door="dicomweb", user_id=request.user.pk)
+    outcomes = stow_response.store([part.spooled for part in parts], study, origin)
     return Response(
         stow_response.response(outcomes, dicomweb_base(request), study),
         status=stow_response.http_status(outcomes),

@@ -20,13 +20,18 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 
-from .. import ingest, intake, storage
-from ..ingest import IngestResult, Status
-from .parsers import SpooledPart
+from ..ingest import (
+    CANNOT_UNDERSTAND,
+    Arrival,
+    IngestResult,
+    Origin,
+    Status,
+    receive,
+)
+from ..storage import Spooled
 
 log = logging.getLogger(__name__)
 
-DATA_SET_DOES_NOT_MATCH = 0xA900
 ELEMENTS_DISCARDED = 0xB006
 
 _WARNINGS = {Status.ALREADY_STORED: ELEMENTS_DISCARDED, Status.KEPT_EXISTING: ELEMENTS_DISCARDED}
@@ -49,16 +54,17 @@ class Outcome:
         return self.failure_reason is None
 
 
-def store(parts: list[SpooledPart], study_uid: str | None = None) -> list[Outcome]:
-    """Ingest every part (``intake.receive_many``); with ``study_uid`` (from the URL) an
-    instance of another study fails with 0xA900 and is not stored. Each part's file is
-    consumed either way. Outcomes are in the order of the parts."""
-    refuse = None if study_uid is None else _other_study_than(study_uid)
-    try:
-        results = intake.receive_many([part.spooled for part in parts], refuse)
-    finally:
-        for part in parts:
-            storage.discard(part.spooled.path)
+def store(
+    parts: list[Spooled], study_uid: str | None = None, origin: Origin | None = None
+) -> list[Outcome]:
+    """Ingest every spooled part; with ``study_uid`` (from the URL) an instance of another
+    study fails with 0xA900 and is not stored. The parts' files belong to ``receive`` from
+    here on. Outcomes are in the order of the parts."""
+    origin = origin or Origin(door="dicomweb")
+    results = receive(
+        Arrival.from_spooled(part, f"part {i + 1}", expected_study_uid=study_uid, origin=origin)
+        for i, part in enumerate(parts)
+    )
     outcomes = [_outcome(result) for result in results]
     for index, outcome in enumerate(outcomes):
         if not outcome.stored or outcome.warning_reason:
@@ -66,25 +72,10 @@ def store(parts: list[SpooledPart], study_uid: str | None = None) -> list[Outcom
     return outcomes
 
 
-def _other_study_than(study_uid: str):
-    def refuse(prepared: ingest.Prepared | IngestResult) -> IngestResult | None:
-        if prepared.study_instance_uid in ("", study_uid):
-            return None
-        uids = prepared.uids() if isinstance(prepared, ingest.Prepared) else _uids(prepared)
-        return IngestResult(
-            Status.REJECTED,
-            f"Study Instance UID is not {study_uid}, the study of the request URL",
-            DATA_SET_DOES_NOT_MATCH,
-            **uids,
-        )
-
-    return refuse
-
-
 def _outcome(result: IngestResult) -> Outcome:
     return Outcome(
         **_uids(result),
-        failure_reason=None if result.ok else (result.failure_code or ingest.CANNOT_UNDERSTAND),
+        failure_reason=None if result.ok else (result.failure_code or CANNOT_UNDERSTAND),
         warning_reason=_WARNINGS.get(result.status),
         comment=result.reason or str(result.status),
     )

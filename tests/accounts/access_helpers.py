@@ -2,14 +2,11 @@
 stored instance, an empty cache. (Not a conftest.py: other tests import the top-level
 conftest by name, and a second module called conftest would shadow it.)"""
 
-import io
 
 import pytest
-from dicom_data import ct_slice, to_bytes
+from dicom_data import ct_slice, receive_one, to_bytes
 from django.contrib.auth.models import Group
 from django.test import Client
-
-from archive import intake
 
 MULTIPART = 'multipart/related; type="application/dicom"; boundary=B'
 
@@ -46,5 +43,5 @@ def logged_in(user, **defaults) -> Client:
 def stored():
     """One small CT instance in the archive."""
     ds = ct_slice(rows=64, columns=64, seed=7)
-    intake.receive_stream(io.BytesIO(to_bytes(ds)))
+    receive_one(ds)
     return ds

@@ -1,14 +1,13 @@
 """The read-only admin of studies, series and instances: search, filters, cache state, and
 deletion (single and bulk) that takes files and caches along."""
 
-import io
 
 import pytest
-from dicom_data import ct_series, pet_slice, to_bytes, uid
+from dicom_data import ct_series, pet_slice, receive_one, uid
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
-from archive import caches, ingest, storage
+from archive import caches, storage
 from archive.models import Instance, Series, Study
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +15,7 @@ pytestmark = pytest.mark.django_db
 
 def store(datasets):
     for ds in datasets:
-        assert ingest.ingest_stream(io.BytesIO(to_bytes(ds))).ok
+        assert receive_one(ds).ok
     return Study.objects.get(study_instance_uid=datasets[0].StudyInstanceUID)
 
 

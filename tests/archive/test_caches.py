@@ -2,18 +2,24 @@
 document is never served stale. (The worker runs the same ``build``: see test_tasks.py.)"""
 
 import gzip
-import io
 import json
 
 import pytest
-from dicom_data import ct_series, ct_slice, multiframe, pet_slice, to_bytes, uid
+from dicom_data import (
+    ct_series,
+    ct_slice,
+    multiframe,
+    pet_slice,
+    receive_one,
+    uid,
+)
 
-from archive import caches, ingest
+from archive import caches
 from archive.models import Instance, Series, Study
 
 
 def store(ds):
-    result = ingest.ingest_stream(io.BytesIO(to_bytes(ds)))
+    result = receive_one(ds)
     assert result.ok, result.reason
     return result
 

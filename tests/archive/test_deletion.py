@@ -3,14 +3,13 @@ generation of what remains are refreshed. Files go when the transaction commits:
 the commit callbacks (``django_capture_on_commit_callbacks``)."""
 
 import gzip
-import io
 import json
 
 import pytest
-from dicom_data import ct_series, pet_slice, to_bytes, uid
+from dicom_data import ct_series, pet_slice, receive_one, uid
 from django.db import transaction
 
-from archive import caches, deletion, ingest, storage
+from archive import caches, deletion, storage
 from archive.deletion import Deleted
 from archive.models import Instance, Series, Study
 
@@ -18,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 def store(ds):
-    result = ingest.ingest_stream(io.BytesIO(to_bytes(ds)))
+    result = receive_one(ds)
     assert result.ok, result.reason
 
 

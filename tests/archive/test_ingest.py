@@ -1,12 +1,21 @@
 """The one ingest path: what is stored, what is refused, and that refusals change nothing."""
 
-import io
 import threading
 
 import numpy as np
 import pydicom
 import pytest
-from dicom_data import bundled_files, ct_series, ct_slice, multiframe, rgb_image, to_bytes, uid
+from dicom_data import (
+    bundled_files,
+    ct_series,
+    ct_slice,
+    multiframe,
+    receive_file,
+    receive_one,
+    rgb_image,
+    to_bytes,
+    uid,
+)
 
 from archive import ingest, storage
 from archive.ingest import Status
@@ -14,7 +23,7 @@ from archive.models import Instance, Series, Study
 
 
 def store(ds) -> ingest.IngestResult:
-    return ingest.ingest_stream(io.BytesIO(to_bytes(ds)))
+    return receive_one(ds)
 
 
 def incoming_left():
@@ -105,7 +114,7 @@ def test_different_bytes_replace_when_overwrite_is_on(settings):
 
 def _rejects(data: bytes, reason: str):
     before = (Study.objects.count(), Instance.objects.count())
-    result = ingest.ingest_stream(io.BytesIO(data))
+    result = receive_one(data)
     assert result.status == Status.REJECTED
     assert reason in result.reason
     assert result.failure_code is not None
@@ -150,7 +159,7 @@ def test_series_uid_reused_in_another_study_is_refused():
 def test_every_bundled_pydicom_file_is_stored_or_rejected_with_a_reason():
     results = {}
     for path in bundled_files():
-        results[path] = ingest.ingest_path(path)
+        results[path] = receive_file(path)
     assert all(r.ok or r.reason for r in results.values())
     stored = [r for r in results.values() if r.changed]
     assert len(stored) > 50
@@ -169,7 +178,7 @@ def test_concurrent_uploads_of_one_instance_store_it_once():
         from django.db import connection
 
         try:
-            results.append(ingest.ingest_stream(io.BytesIO(data)))
+            results.append(receive_one(data))
         finally:
             connection.close()
 

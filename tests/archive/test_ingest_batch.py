@@ -1,5 +1,5 @@
-"""Instances of one study indexed together (ingest.prepare_many + index_many, as STOW-RS does):
-the same rows, counts and files as one by one, and the unusual cases (already stored, sent
+"""Instances of one study indexed together (``archive.ingest.receive`` of many files, as STOW
+does): the same rows, counts and files as one by one, and the unusual cases (already stored, sent
 twice, other bytes under a stored UID, a series of another study) answered as ``index``
 answers them, in the order given."""
 
@@ -21,10 +21,7 @@ def spooled(ds):
 
 
 def index_together(datasets):
-    prepared = ingest.prepare_many([spooled(ds) for ds in datasets])
-    batch = [p for p in prepared if isinstance(p, ingest.Prepared)]
-    indexed = iter(ingest.index_many(batch) if batch else [])
-    return [next(indexed) if isinstance(p, ingest.Prepared) else p for p in prepared]
+    return ingest.receive(ingest.Arrival.from_spooled(spooled(ds)) for ds in datasets)
 
 
 def test_two_series_at_once_have_exact_counts_rows_and_files():
@@ -137,8 +134,6 @@ def test_concurrent_batches_of_one_study_store_each_instance_once():
     are exact."""
     import threading
 
-    from archive import intake
-
     datasets = ct_series(6, rows=16, columns=16)
     payloads = [to_bytes(ds) for ds in datasets]
     results = []
@@ -150,7 +145,7 @@ def test_concurrent_batches_of_one_study_store_each_instance_once():
         try:
             files = [storage.spool(io.BytesIO(data)) for data in payloads]
             start.wait()
-            results.append(intake.receive_many(files))
+            results.append(ingest.receive(ingest.Arrival.from_spooled(f) for f in files))
         finally:
             connection.close()
 

@@ -4,10 +4,9 @@ for the workers with --enqueue, failures reported with a non-zero exit."""
 import io
 
 import pytest
-from dicom_data import ct_series, to_bytes
+from dicom_data import ct_series, receive_one
 from django.core.management import CommandError, call_command
 
-from archive import ingest
 from archive.models import Instance, Study
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +21,7 @@ def no_preload(settings):
 def store(count=2) -> Study:
     datasets = ct_series(count, rows=8, columns=8)
     for ds in datasets:
-        assert ingest.ingest_stream(io.BytesIO(to_bytes(ds))).ok
+        assert receive_one(ds).ok
     return Study.objects.get(study_instance_uid=datasets[0].StudyInstanceUID)
 
 

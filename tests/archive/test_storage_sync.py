@@ -1,13 +1,12 @@
 """STORAGE_FSYNC: a stored file's bytes, and the folder entries that name it, reach the disk
 before its index row is committed (the order a power cut must not be able to break)."""
 
-import io
 import os
 
 import pytest
-from dicom_data import ct_slice, to_bytes
+from dicom_data import ct_slice, receive_one, to_bytes
 
-from archive import ingest, storage
+from archive import storage
 from archive.models import Instance
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +29,7 @@ def synced(monkeypatch):
 def test_a_stored_file_and_its_new_folders_are_flushed(settings, synced):
     settings.STORAGE_FSYNC = True
     ds = ct_slice(rows=16, columns=16)
-    result = ingest.ingest_stream(io.BytesIO(to_bytes(ds)))
+    result = receive_one(ds)
 
     instance = Instance.objects.get(pk=result.instance_pk)
     final = instance.absolute_path
@@ -41,6 +40,6 @@ def test_a_stored_file_and_its_new_folders_are_flushed(settings, synced):
 
 def test_off_flushes_nothing(settings, synced):
     settings.STORAGE_FSYNC = False
-    result = ingest.ingest_stream(io.BytesIO(to_bytes(ct_slice(rows=16, columns=16))))
+    result = receive_one(ct_slice(rows=16, columns=16))
     assert Instance.objects.filter(pk=result.instance_pk).exists()
     assert synced == []

@@ -2,14 +2,13 @@
 filesystem broker in pass 2)."""
 
 import gzip
-import io
 import json
 import os
 
 import pytest
-from dicom_data import ct_series, to_bytes
+from dicom_data import ct_series, receive_one
 
-from archive import caches, intake, tasks
+from archive import caches, tasks
 from archive.models import Instance, Series, Study
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -23,7 +22,7 @@ def no_build_delay(settings):
 
 def receive(datasets):
     for ds in datasets:
-        result = intake.receive_stream(io.BytesIO(to_bytes(ds)))
+        result = receive_one(ds)
         assert result.ok, result.reason
     return Study.objects.get(study_instance_uid=datasets[0].StudyInstanceUID)
 

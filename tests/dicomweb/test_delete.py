@@ -1,19 +1,18 @@
 """Removing studies and series over DICOMweb: DELETE, and OHIF's reject call. Files and rows
 go; everything else stays; refusals change nothing."""
 
-import io
 
 import pytest
-from dicom_data import ct_series, mr_slice, to_bytes
+from dicom_data import ct_series, mr_slice, receive_one
 from stow_support import BASE, Api, user_with_role
 
-from archive import intake, storage
+from archive import storage
 from archive.models import Instance, Series, Study
 
 
 def store(datasets):
     for ds in datasets:
-        assert intake.receive_stream(io.BytesIO(to_bytes(ds))).ok
+        assert receive_one(ds).ok
     return datasets
 
 

@@ -1,22 +1,21 @@
 """OHIF's DICOM JSON data source: a signed link fetched without cookies, as OHIF fetches it;
 the link expires, is bound to its user, and refuses tampering."""
 
-import io
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from dicom_data import ct_series, multiframe, to_bytes
+from dicom_data import ct_series, multiframe, receive_one, to_bytes
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from stow_support import Api
 
-from archive import intake, signing
+from archive import signing
 
 
 def store(datasets):
     for ds in datasets:
-        assert intake.receive_stream(io.BytesIO(to_bytes(ds))).ok
+        assert receive_one(ds).ok
     return datasets[0].StudyInstanceUID
 
 

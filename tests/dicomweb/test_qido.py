@@ -1,12 +1,10 @@
 """QIDO-RS over HTTP: OHIF's exact requests, every Accept it may send, returned attributes,
 paging, URLs behind proxies, and bad input answered with a 400 that names the parameter."""
 
-import io
 
 import pytest
-from dicom_data import ct_series, mr_slice, pet_slice, to_bytes
+from dicom_data import ct_series, mr_slice, pet_slice, receive_one
 
-from archive import ingest
 from archive.models import Instance, Study
 
 OHIF_STUDY_LIST = (
@@ -19,7 +17,7 @@ DICOM_JSON = "application/dicom+json"
 
 def store(*datasets):
     for ds in datasets:
-        result = ingest.ingest_stream(io.BytesIO(to_bytes(ds)))
+        result = receive_one(ds)
         assert result.ok, result.reason
 
 

@@ -1,14 +1,11 @@
 """QIDO-RS driven by a third-party client (dicomweb-client) against the live server, with its
 own defaults: percent-encoded values, repeated includefield, limit/offset paging."""
 
-import io
 from urllib.parse import urlsplit
 
 import pytest
-from dicom_data import ct_series, mr_slice, pet_slice, to_bytes
+from dicom_data import ct_series, mr_slice, pet_slice, receive_one
 from dicomweb_client.api import DICOMwebClient
-
-from archive import ingest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,7 +22,7 @@ def stored():
     mr = mr_slice(0, patient_name="Smithers^Waylon", patient_id="P200", study_date="20230105")
     pet = pet_slice(0, patient_name="Jones^Ann", patient_id="Q300", study_date="20240620")
     for ds in (*cts, mr, pet):
-        assert ingest.ingest_stream(io.BytesIO(to_bytes(ds))).ok
+        assert receive_one(ds).ok
     return {"ct": cts, "mr": mr, "pet": pet}
 
 

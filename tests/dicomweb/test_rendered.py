@@ -6,12 +6,17 @@ import io
 import numpy as np
 import pydicom
 import pytest
-from dicom_data import compressed, ct_series, ct_slice, multiframe, rgb_image
+from dicom_data import (
+    compressed,
+    ct_series,
+    ct_slice,
+    multiframe,
+    receive_file,
+    rgb_image,
+)
 from PIL import Image
 from pydicom.data import get_testdata_file
 from wado_support import instance_path, store
-
-from archive import intake
 
 
 def image(response) -> np.ndarray:
@@ -131,7 +136,7 @@ def test_rendered_of_unknown_instance_is_404(reader_client):
 def test_jpeg_baseline_ycbcr_renders_in_colour(reader_client):
     path = get_testdata_file("SC_rgb_dcmtk_+eb+cy+np.dcm", download=False)
     ds = pydicom.dcmread(path)
-    intake.receive_path(path)
+    receive_file(path)
     got = image(reader_client.get(instance_path(ds) + "/rendered", HTTP_ACCEPT="image/png"))
     assert got.shape == (100, 100, 3)
     assert (got == ds.pixel_array).all()  # pydicom's RGB conversion of the YCbCr frame

@@ -7,7 +7,14 @@ import json
 import numpy as np
 import pydicom
 import pytest
-from dicom_data import compressed, ct_slice, encapsulated_pdf, mpeg4_video, multiframe
+from dicom_data import (
+    compressed,
+    ct_slice,
+    encapsulated_pdf,
+    mpeg4_video,
+    multiframe,
+    receive_file,
+)
 from dicomweb_client.api import DICOMwebClient
 from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, generate_frames
@@ -22,7 +29,7 @@ from wado_support import (
     store,
 )
 
-from archive import frames, intake
+from archive import frames
 from archive.models import Instance
 
 ELE = "1.2.840.10008.1.2.1"
@@ -200,7 +207,7 @@ def _decode(payload: bytes, ds) -> np.ndarray:
 def test_real_files_from_other_encoders(reader_client, name):
     path = get_testdata_file(name, download=False)
     ds = pydicom.dcmread(path)
-    intake.receive_path(path)
+    receive_file(path)
     count = int(ds.get("NumberOfFrames") or 1)
     expected = ds.pixel_array if count > 1 else ds.pixel_array[np.newaxis]
     url = instance_path(ds) + "/frames/" + ",".join(str(i + 1) for i in range(len(expected)))

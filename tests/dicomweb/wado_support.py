@@ -2,9 +2,8 @@
 
 import io
 
-from dicom_data import to_bytes
+from dicom_data import receive_one, to_bytes
 
-from archive import intake
 from archive.dicomweb import multipart
 
 OHIF_FRAMES = "multipart/related; type=application/octet-stream; transfer-syntax=*"
@@ -19,7 +18,7 @@ def store(*datasets) -> list[bytes]:
     sent = []
     for ds in datasets:
         data = to_bytes(ds)
-        result = intake.receive_stream(io.BytesIO(data))
+        result = receive_one(data)
         assert result.ok, result.reason
         sent.append(data)
     return sent

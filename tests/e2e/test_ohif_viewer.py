@@ -8,17 +8,15 @@ instance predicts under the viewport's window, so a black, saturated, wrong or m
 fails.
 """
 
-import io
 import re
 import time
 
 import numpy as np
 import pytest
-from dicom_data import ct_blocks_series, mr_slice, rgb_image, to_bytes
+from dicom_data import ct_blocks_series, mr_slice, receive_one, rgb_image, to_bytes
 from django.conf import settings
 from django.urls import reverse
 
-from archive import intake
 from archive.models import Instance
 from viewerconfig import links
 from viewerconfig.models import DataSource
@@ -65,7 +63,7 @@ def wait_until(predicate, timeout=30.0, interval=0.25):
 
 def ingest(datasets):
     for ds in datasets:
-        result = intake.receive_stream(io.BytesIO(to_bytes(ds)))
+        result = receive_one(ds)
         assert result.status == "stored", result.reason
 
 

@@ -9,10 +9,9 @@ import zipfile
 from datetime import date
 
 import pytest
-from dicom_data import ct_blocks_series, mr_slice, to_bytes
+from dicom_data import ct_blocks_series, mr_slice, receive_one, to_bytes
 from test_ohif_viewer import shows_ct, skip_tour
 
-from archive import intake
 from archive.models import Study
 
 pytestmark = [
@@ -47,7 +46,7 @@ def test_upload_find_expand_open_and_download(page, live_server, tmp_path, scree
     series = ct_blocks_series(2, patient_name="Worklist^Wendy", study_date=today)
     study = series[0].StudyInstanceUID
     older = mr_slice(patient_name="Other^Oscar", study_date="20010101")
-    assert intake.receive_stream(io.BytesIO(to_bytes(older))).ok
+    assert receive_one(older).ok
     files = []
     for i, ds in enumerate(series):
         files.append(tmp_path / f"slice{i}.dcm")

@@ -1,10 +1,9 @@
 """Worklist fixtures: clients signed in with one role each, and instances stored through the
 real ingest path."""
 
-import io
 
 import pytest
-from dicom_data import to_bytes
+from dicom_data import receive_one
 
 
 @pytest.fixture
@@ -24,10 +23,9 @@ def client_as(db, client, django_user_model):
 @pytest.fixture
 def store(db):
     """Store datasets through archive.intake, as every upload path does; returns the results."""
-    from archive import intake
 
     def store(*datasets):
-        results = [intake.receive_stream(io.BytesIO(to_bytes(ds))) for ds in datasets]
+        results = [receive_one(ds) for ds in datasets]
         assert all(r.ok for r in results), [r.reason for r in results]
         return results
 

@@ -127,13 +127,43 @@ def test_zip_members_over_the_limit_are_rejected_one_by_one(client_as, settings)
     small = mr_slice()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("zeros.bin", b"\0" * 600_000)  # compresses to almost nothing
+        # Looks like DICOM at first (so only the limit stops it); compresses to almost nothing.
+        archive.writestr("zeros.dcm", bytes(128) + b"DICM" + b"\0" * 600_000)
         archive.writestr("small.dcm", to_bytes(small))
     settings.UPLOAD_MAX_BYTES = len(to_bytes(small)) + 100
     results = post(client_as("uploader"), buffer.getvalue(), "a.zip").json()["results"]
     assert results[0]["status"] == "rejected"
     assert "larger than the upload limit" in results[0]["reason"]
     assert results[1]["status"] == "stored"
+
+
+def test_a_large_member_that_is_not_dicom_is_refused_at_its_first_bytes(client_as, settings):
+    """A zip bomb of zeros is not written whole to be refused afterwards: the spool stops at
+    the first bytes that are not a DICOM file's."""
+    from archive.ingest import spool
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("zeros.bin", b"\0" * 50_000_000)
+    written = []
+    real = spool.storage.spool
+
+    def counting(source):
+        spooled = real(source)
+        written.append(spooled.size)
+        return spooled
+
+    settings.UPLOAD_MAX_BYTES = 10**9
+    spool.storage.spool, restore = counting, real
+    try:
+        results = post(client_as("uploader"), buffer.getvalue(), "bomb.zip").json()["results"]
+    finally:
+        spool.storage.spool = restore
+    assert results == [
+        {**results[0], "status": "rejected", "reason": spool.NOT_DICOM},
+    ]
+    # The zip itself was spooled by the upload; its member was never spooled whole.
+    assert written == [len(buffer.getvalue())]
 
 
 def test_empty_body_is_refused(client_as):

@@ -1,9 +1,9 @@
 """``manage.py import_dicom PATH...``: bulk import of folders (recursive) and zip archives.
 
-Every file goes through ``archive.intake`` exactly as an upload or a STOW-RS part does, so the
-result of each file is the one ingest reports, and a re-run after an interruption stores what is
-missing and reports the rest as already stored. Zip members are streamed to the ingest one by
-one; the archive is never extracted whole.
+Every file goes through ``archive.ingest.receive`` exactly as an upload or a STOW-RS part
+does, so the result of each file is the one ingest reports, and a re-run after an interruption
+stores what is missing and reports the rest as already stored. Zip members are streamed to the
+ingest one by one; the archive is never extracted whole.
 """
 
 import contextlib
@@ -15,7 +15,6 @@ import sys
 import time
 import warnings
 import zipfile
-import zlib
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +23,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 from tqdm import tqdm
 
-from archive import ingest, intake
-from archive.ingest import CANNOT_UNDERSTAND, IngestResult, Status
+from archive.ingest import Arrival, IngestResult, Origin, Status, batches, receive, zips
 
-# Media index files (PS3.10 DICOMDIR) describe a CD's files; they are not instances.
-INDEX_FILE_NAMES = {"DICOMDIR"}
 EXAMPLES_PER_REASON = 3
 
 
@@ -50,7 +46,8 @@ class Scan:
     items: list[Item] = field(default_factory=list)
     # Things that could not even be listed (an unreadable folder, a broken zip), with why.
     unreadable: list[tuple[str, str]] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    # Files that are not instances (a DICOMDIR, an OS's own files), with why.
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def total_bytes(self) -> int:
@@ -76,8 +73,8 @@ def _unreadable(found: Scan, exc: OSError) -> None:
 
 
 def _add_file(found: Scan, path: Path) -> None:
-    if path.name.upper() in INDEX_FILE_NAMES:
-        found.skipped.append(str(path))
+    if (why := zips.not_an_instance(path.name)) is not None:
+        found.skipped.append((str(path), why))
         return
     if path.suffix.lower() == ".zip":
         _add_zip(found, path)
@@ -91,13 +88,13 @@ def _add_file(found: Scan, path: Path) -> None:
 def _add_zip(found: Scan, path: Path) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [info for info in archive.infolist() if not info.is_dir()]
+            members = zips.members(archive)
     except (zipfile.BadZipFile, OSError) as exc:
         found.unreadable.append((str(path), f"not a readable zip archive: {exc}"))
         return
     for info in members:
-        if Path(info.filename).name.upper() in INDEX_FILE_NAMES:
-            found.skipped.append(f"{path}:{info.filename}")
+        if (why := zips.not_an_instance(info.filename)) is not None:
+            found.skipped.append((f"{path}:{info.filename}", why))
         else:
             found.items.append(Item(path, info.file_size, info.filename))
 
@@ -123,21 +120,19 @@ class ZipReaders:
         self.path = self.archive = None
 
 
-def import_items(items: list[Item], zips: ZipReaders) -> list[IngestResult]:
-    """A slice of the import, stored together (``intake.receive_many``): the instances of a
-    study in one transaction, which is most of the speed of a bulk import."""
-    return intake.receive_many([_spool(item, zips) for item in items])
+def import_items(items: list[Item], readers: ZipReaders) -> list[IngestResult]:
+    """A slice of the import, stored together: the instances of a study in one transaction,
+    which is most of the speed of a bulk import."""
+    return receive(_arrival(item, readers) for item in items)
 
 
-def _spool(item: Item, zips: ZipReaders):
+def _arrival(item: Item, readers: ZipReaders) -> Arrival:
+    origin = Origin(door="import")
     if item.member is None:
-        return ingest.spool_path(item.path)
-    try:
-        with zips.open(item.path, item.member) as stream:
-            return ingest.spool_stream(stream)
-    except (zipfile.BadZipFile, RuntimeError, NotImplementedError, OSError, zlib.error) as exc:
-        # Damaged, encrypted or oddly compressed member: the spool has removed its copy.
-        return IngestResult(Status.REJECTED, f"zip member cannot be read: {exc}", CANNOT_UNDERSTAND)
+        return Arrival.from_path(item.path, item.label, origin=origin)
+    return Arrival.from_opener(
+        lambda: readers.open(item.path, item.member), item.label, origin=origin
+    )
 
 
 @dataclass
@@ -168,7 +163,9 @@ class Summary:
     def rejected_count(self) -> int:
         return sum(len(files) for files in self.rejected.values())
 
-    def lines(self, elapsed: float, skipped: list[str], all_examples: bool) -> list[str]:
+    def lines(
+        self, elapsed: float, skipped: list[tuple[str, str]], all_examples: bool
+    ) -> list[str]:
         seconds = max(elapsed, 1e-9)
         lines = [
             f"{self.files} files, {self.bytes / 1e6:.1f} MB in {elapsed:.1f} s:"
@@ -188,7 +185,9 @@ class Summary:
                 detail = "" if reason == group else f"  ({reason})"
                 lines.append(f"        {label}{detail}")
         if skipped:
-            lines.append(f"  skipped: {len(skipped)} DICOMDIR index files (not instances)")
+            lines.append(f"  skipped: {len(skipped)} files that are not instances")
+            for label, why in self._examples(skipped, all_examples):
+                lines.append(f"        {label}  ({why})")
         return lines
 
     @staticmethod
@@ -303,22 +302,21 @@ def quiet_pydicom(quiet: bool):
 
 
 def run(items: list[Item], workers: int, record) -> None:
-    """Import every item, ``workers`` processes at a time, each given ``intake.BATCH_FILES``
-    files at a time; ``record`` is called once per item, in this process.
+    """Import every item, ``workers`` processes at a time, each given a slice of files at a
+    time (``archive.ingest.batches``); ``record`` is called once per item, in this process.
 
     Processes, not threads: parsing and indexing are Python code that holds the GIL. On Ctrl-C
     every file already handed out is finished (the workers ignore it), so none is left half done.
     """
-    size = intake.BATCH_FILES
-    slices = [items[i : i + size] for i in range(0, len(items), size)]
+    slices = list(batches(items, lambda item: item.size))
     if workers == 1:
-        zips = ZipReaders()
+        readers = ZipReaders()
         try:
             for part in slices:
-                for item, result in zip(part, _import_safely(part, zips), strict=True):
+                for item, result in zip(part, _import_safely(part, readers), strict=True):
                     record(item, result)
         finally:
-            zips.close()
+            readers.close()
         return
 
     connections.close_all()  # a forked child must not share this process's connection
@@ -356,15 +354,15 @@ def _import_in_worker(items: list[Item]) -> list[IngestResult]:
     return _import_safely(items, _worker_zips)
 
 
-def _import_safely(items: list[Item], zips: ZipReaders) -> list[IngestResult]:
+def _import_safely(items: list[Item], readers: ZipReaders) -> list[IngestResult]:
     """Ingest promises a result for any input; should a slice fail anyway, its files are
     tried one by one (those it stored are found again by their hash), so one bad file is
     reported and the import goes on. A database that is down stops the import instead."""
     try:
-        return import_items(items, zips)
+        return import_items(items, readers)
     except DatabaseError:
         raise
     except Exception as exc:
         if len(items) == 1:
             return [IngestResult(Status.REJECTED, f"ingest failed: {type(exc).__name__}: {exc}")]
-        return [result for item in items for result in _import_safely([item], zips)]
+        return [result for item in items for result in _import_safely([item], readers)]

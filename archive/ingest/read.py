@@ -1,0 +1,218 @@
+"""Reading a spooled file: is it DICOM we can index, and what goes into the index rows.
+
+Pure: a path in, a ``Parsed`` (or ``Rejected``) out. The bytes are parsed once, with large
+values (pixel data) left on disk.
+"""
+
+from dataclasses import dataclass
+
+import pydicom
+from django.conf import settings
+from pydicom.errors import InvalidDicomError
+
+from .. import frames, storage
+from ..models import INSTANCE_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Instance, Series, Study
+from ..uids import is_valid_uid
+from .outcome import NOT_DICOM, IngestResult, Rejected, Status
+
+# Elements larger than this are not read into memory while indexing (pixel data, overlays).
+DEFER_SIZE = 64 * 1024
+
+UID_KEYS = ("sop_class_uid", "sop_instance_uid", "series_instance_uid", "study_instance_uid")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A spooled file that was read and validated, ready to be indexed and placed."""
+
+    spooled: storage.Spooled
+    attrs: dict
+
+    @property
+    def study_instance_uid(self) -> str:
+        return self.attrs["study_instance_uid"]
+
+    @property
+    def sop_instance_uid(self) -> str:
+        return self.attrs["sop_instance_uid"]
+
+    @property
+    def series_instance_uid(self) -> str:
+        return self.attrs["series_instance_uid"]
+
+    def uids(self) -> dict[str, str]:
+        return {key: self.attrs[key] for key in UID_KEYS}
+
+
+def parse(spooled: storage.Spooled) -> Parsed:
+    """Raises ``Rejected`` with the reason a file cannot be indexed."""
+    try:
+        dataset = pydicom.dcmread(spooled.path, defer_size=DEFER_SIZE)
+    except InvalidDicomError:
+        raise Rejected(NOT_DICOM) from None
+    except Exception as exc:  # pydicom raises many kinds on damaged input
+        raise Rejected(f"DICOM file cannot be parsed: {_short(exc)}") from None
+
+    meta = getattr(dataset, "file_meta", None)
+    transfer_syntax = str(getattr(meta, "TransferSyntaxUID", "") or "")
+    found = {}
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        try:
+            value = str(dataset.get(keyword, "") or "").strip()
+        except Exception as exc:
+            raise Rejected(f"{keyword} cannot be read: {_short(exc)}", **found) from None
+        if not value:
+            raise Rejected(f"{keyword} is missing", **found)
+        if not is_valid_uid(value):
+            raise Rejected(
+                f"{keyword} is not a valid UID (digits and dots, at most 64): {value!r:.80}",
+                **found,
+            )
+        found[_FIELD_OF_UID[keyword]] = value
+    if not is_valid_uid(transfer_syntax):
+        raise Rejected("file meta information has no valid Transfer Syntax UID", **found)
+    try:
+        _check_complete(dataset, spooled.size)
+        _check_depth(dataset, settings.INGEST_MAX_SEQUENCE_DEPTH)
+        offsets = frames.locate(spooled.path, dataset)
+    except Rejected as exc:
+        exc.uids = found
+        raise
+    except RecursionError:
+        raise Rejected("sequences are nested too deeply to be read", **found) from None
+    except Exception as exc:
+        raise Rejected(f"DICOM file cannot be parsed: {_short(exc)}", **found) from None
+
+    attrs = {"transfer_syntax_uid": transfer_syntax, "frame_offsets": offsets}
+    for table in (STUDY_FIELDS, SERIES_FIELDS, INSTANCE_FIELDS):
+        for keyword, field in table.items():
+            attrs[field] = _value(dataset, keyword)
+    attrs.update(found)
+    attrs["sop_class_uid"] = attrs["sop_class_uid"] or str(
+        getattr(meta, "MediaStorageSOPClassUID", "") or ""
+    )
+    attrs["patient_name_key"] = attrs["patient_name"].upper()
+    return Parsed(spooled, attrs)
+
+
+_FIELD_OF_UID = {
+    "StudyInstanceUID": "study_instance_uid",
+    "SeriesInstanceUID": "series_instance_uid",
+    "SOPInstanceUID": "sop_instance_uid",
+}
+
+
+def already_stored(spooled: list[storage.Spooled]) -> dict[tuple[str, int], IngestResult]:
+    """The same bytes are the same instance: answer from the index without parsing, which
+    makes a re-run of an interrupted import, or a client that retries, cheap. Keyed by
+    (SHA-256, size)."""
+    rows = Instance.objects.filter(sha256__in={one.sha256 for one in spooled}).values(
+        "pk",
+        "sha256",
+        "file_size",
+        "sop_instance_uid",
+        "sop_class_uid",
+        "series__series_instance_uid",
+        "series__study__study_instance_uid",
+        "series__study_id",
+    )
+    return {
+        (row["sha256"], row["file_size"]): IngestResult(
+            Status.ALREADY_STORED,
+            "",
+            sop_instance_uid=row["sop_instance_uid"],
+            sop_class_uid=row["sop_class_uid"],
+            series_instance_uid=row["series__series_instance_uid"],
+            study_instance_uid=row["series__study__study_instance_uid"],
+            study_pk=row["series__study_id"],
+            instance_pk=row["pk"],
+        )
+        for row in rows
+    }
+
+
+def _check_complete(dataset: pydicom.Dataset, size: int) -> None:
+    """Refuse truncated files: pydicom skips deferred values without checking they are there."""
+    if str(getattr(dataset.file_meta, "TransferSyntaxUID", "")) == frames.DEFLATED:
+        return  # value positions are in the inflated stream; pydicom read it whole already
+    end = 0
+    for elem in dataset._dict.values():
+        tell = getattr(elem, "value_tell", None)
+        length = getattr(elem, "length", None)
+        if tell is not None and length is not None and length != 0xFFFFFFFF:
+            end = max(end, tell + length)
+    if end > size:
+        raise Rejected(f"file is truncated: {size} bytes, but its last element ends at byte {end}")
+
+
+def _check_depth(dataset: pydicom.Dataset, limit: int) -> None:
+    """Refuse sequences nested deeper than ``limit``: every later reader (DICOM JSON, the
+    metadata caches, OHIF) walks them recursively. Walks sequences only, without recursion."""
+    pending = [(dataset, 1)]
+    while pending:
+        current, depth = pending.pop()
+        for elem in current._dict.values():
+            if not _is_sequence(elem):
+                continue
+            if depth > limit:
+                raise Rejected(f"sequences are nested more than {limit} deep")
+            value = current[elem.tag].value
+            pending.extend((item, depth + 1) for item in value)
+
+
+def _is_sequence(elem) -> bool:
+    vr = getattr(elem, "VR", None)
+    if vr is None or vr == "UN":
+        try:
+            vr = pydicom.datadict.dictionary_VR(elem.tag)
+        except KeyError:
+            return False
+    return vr == "SQ"
+
+
+def _value(dataset: pydicom.Dataset, keyword: str):
+    """An attribute as the index keeps it: text (multiple values joined by a backslash) or
+    int for the integer fields; empty when absent or unreadable, which never rejects a file."""
+    field = _FIELD_TYPES.get(keyword)
+    try:
+        value = dataset.get(keyword)
+    except Exception:
+        value = None
+    if field == "int":
+        try:
+            return int(value) if value not in (None, "") else None
+        except (TypeError, ValueError):
+            return None
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        text = "\\".join(str(v) for v in value)
+    else:
+        text = str(value)
+    return text[: _MAX_LENGTHS.get(keyword, 64)].strip()
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+_FIELD_TYPES = {"SeriesNumber": "int", "InstanceNumber": "int", "Rows": "int", "Columns": "int"}
+_FIELD_TYPES |= {"NumberOfFrames": "int", "BitsAllocated": "int", "SamplesPerPixel": "int"}
+
+
+def _max_lengths() -> dict[str, int]:
+    lengths = {}
+    for model, table in (
+        (Study, STUDY_FIELDS),
+        (Series, SERIES_FIELDS),
+        (Instance, INSTANCE_FIELDS),
+    ):
+        for keyword, field in table.items():
+            max_length = model._meta.get_field(field).max_length
+            if max_length:
+                lengths[keyword] = max_length
+    return lengths
+
+
+_MAX_LENGTHS = _max_lengths()
