@@ -2,7 +2,6 @@
 stored instance, an empty cache. (Not a conftest.py: other tests import the top-level
 conftest by name, and a second module called conftest would shadow it.)"""
 
-
 import pytest
 from dicom_data import ct_slice, receive_one, to_bytes
 from django.contrib.auth.models import Group

@@ -1,7 +1,6 @@
 """The read-only admin of studies, series and instances: search, filters, cache state, and
 deletion (single and bulk) that takes files and caches along."""
 
-
 import pytest
 from dicom_data import ct_series, pet_slice, receive_one, uid
 from django.contrib.auth.models import Group, User

@@ -1,7 +1,6 @@
 """Removing studies and series over DICOMweb: DELETE, and OHIF's reject call. Files and rows
 go; everything else stays; refusals change nothing."""
 
-
 import pytest
 from dicom_data import ct_series, mr_slice, receive_one
 from stow_support import BASE, Api, user_with_role

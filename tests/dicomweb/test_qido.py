@@ -1,7 +1,6 @@
 """QIDO-RS over HTTP: OHIF's exact requests, every Accept it may send, returned attributes,
 paging, URLs behind proxies, and bad input answered with a 400 that names the parameter."""
 
-
 import pytest
 from dicom_data import ct_series, mr_slice, pet_slice, receive_one
 

@@ -1,7 +1,6 @@
 """Worklist fixtures: clients signed in with one role each, and instances stored through the
 real ingest path."""
 
-
 import pytest
 from dicom_data import receive_one
 
