@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.roles import ADMIN, READER, UPLOADER, has_role, role_required
 from archive import deletion, storage
+from archive.ingest import OUT_OF_RESOURCES, Origin, failure_of
 from archive.models import Study
 from archive.uids import is_valid_uid
 
@@ -111,8 +112,9 @@ def upload_file(request):
         return _upload_error(name, 413, _size_problem(int(length), limit))
     except OSError as exc:
         log.warning("upload of %s failed: %s", name, exc)
-        return _upload_error(name, 500, f"the server could not store the file: {exc.strerror}")
-    outcomes = upload.receive_upload(spooled, name, limit)
+        reason, code = failure_of(exc)
+        return _upload_error(name, 507 if code == OUT_OF_RESOURCES else 500, reason)
+    outcomes = upload.receive_upload(spooled, name, limit, Origin("web", request.user.pk))
     root = links.dicomweb_root(request)
     results = [
         {**outcome.as_dict(), "study_url": _study_url(root, outcome.study_instance_uid)}

@@ -31,8 +31,12 @@ class RequestTooLarge(APIException):
 
 @dataclass(frozen=True)
 class SpooledPart:
+    """A part written to the spool, or the error that kept it from being written (a full
+    disk): the store answers for that part, and the rest of the request is still read."""
+
     content_type: str
-    spooled: storage.Spooled
+    spooled: storage.Spooled | None
+    error: OSError | None = None
 
 
 class SpooledParts(list):
@@ -41,7 +45,8 @@ class SpooledParts(list):
 
     def discard(self) -> None:
         for part in self:
-            storage.discard(part.spooled.path)
+            if part.spooled is not None:
+                storage.discard(part.spooled.path)
 
 
 class MultipartRelatedParser(BaseParser):
@@ -65,7 +70,7 @@ class MultipartRelatedParser(BaseParser):
         parts = SpooledParts()
         try:
             for part in multipart.decode(source, boundary):
-                parts.append(SpooledPart(part.content_type, storage.spool(_WithPreamble(part))))
+                parts.append(_spool_part(part.content_type, part))
         except multipart.MalformedMultipart as exc:
             parts.discard()
             raise ParseError(f"malformed multipart/related body: {exc}") from None
@@ -88,10 +93,20 @@ class DicomParser(BaseParser):
 
     def parse(self, stream, media_type=None, parser_context=None):
         try:
-            source = _WithPreamble(_limited(stream, parser_context))
-            return SpooledParts([SpooledPart(DICOM, storage.spool(source))])
+            return SpooledParts([_spool_part(DICOM, _limited(stream, parser_context))])
         except storage.TooLarge as exc:
             raise RequestTooLarge(_over_limit(exc)) from None
+
+
+def _spool_part(content_type: str, source) -> SpooledPart:
+    """Spool one part; should the archive's disk refuse it, the part's bytes are still read
+    to its end, so the request can be answered part by part."""
+    try:
+        return SpooledPart(content_type, storage.spool(_WithPreamble(source)))
+    except OSError as exc:
+        while source.read(storage.CHUNK):
+            pass
+        return SpooledPart(content_type, None, exc)
 
 
 def chunked_body(request):

@@ -53,7 +53,7 @@ def store_instances(request, study=None):
             raise ParseError("the request body is empty")
         raise UnsupportedMediaType(request.content_type or "(none)")
     origin = Origin(door="dicomweb", user_id=request.user.pk)
-    outcomes = stow_response.store([part.spooled for part in parts], study, origin)
+    outcomes = stow_response.store(parts, study, origin)
     return Response(
         stow_response.response(outcomes, dicomweb_base(request), study),
         status=stow_response.http_status(outcomes),

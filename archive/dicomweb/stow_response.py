@@ -1,4 +1,4 @@
-"""Store Instances (PS3.18 §10.5): each spooled part through ``intake``, then the Store
+"""Store Instances (PS3.18 §10.5): each spooled part through ``archive.ingest``, then the Store
 Instances Response (PS3.18 Table 10.5.3-2) as DICOM JSON, and its HTTP status.
 
 Knows nothing of HTTP requests: the caller passes the absolute DICOMweb root for RetrieveURLs.
@@ -28,7 +28,6 @@ from ..ingest import (
     Status,
     receive,
 )
-from ..storage import Spooled
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +53,17 @@ class Outcome:
         return self.failure_reason is None
 
 
-def store(
-    parts: list[Spooled], study_uid: str | None = None, origin: Origin | None = None
-) -> list[Outcome]:
-    """Ingest every spooled part; with ``study_uid`` (from the URL) an instance of another
-    study fails with 0xA900 and is not stored. The parts' files belong to ``receive`` from
-    here on. Outcomes are in the order of the parts."""
+def store(parts: list, study_uid: str | None = None, origin: Origin | None = None) -> list[Outcome]:
+    """Ingest every part (its ``spooled`` file, or the ``error`` that kept it from being
+    written); with ``study_uid`` (from the URL) an instance of another study fails with
+    0xA900 and is not stored. The parts' files belong to ``receive`` from here on. Outcomes
+    are in the order of the parts."""
     origin = origin or Origin(door="dicomweb")
+    options = {"expected_study_uid": study_uid, "origin": origin}
     results = receive(
-        Arrival.from_spooled(part, f"part {i + 1}", expected_study_uid=study_uid, origin=origin)
+        Arrival.from_spooled(part.spooled, f"part {i + 1}", **options)
+        if part.spooled is not None
+        else Arrival.from_error(part.error, f"part {i + 1}", **options)
         for i, part in enumerate(parts)
     )
     outcomes = [_outcome(result) for result in results]

@@ -40,6 +40,9 @@ class Arrival:
     # A file already in the spool (STOW-RS parts are spooled while the body streams in);
     # ``receive`` owns it from the moment it is called.
     spooled: storage.Spooled | None = None
+    # The door could not even write the file (a full disk while a request body streamed in):
+    # it is reported as the pipeline reports any error writing the archive's files.
+    error: OSError | None = None
 
     @classmethod
     def from_path(cls, path: Path | str, label: str | None = None, **options) -> "Arrival":
@@ -54,6 +57,10 @@ class Arrival:
     @classmethod
     def from_opener(cls, opener, label: str = "", **options) -> "Arrival":
         return cls(opener, label, **options)
+
+    @classmethod
+    def from_error(cls, error: OSError, label: str = "", **options) -> "Arrival":
+        return cls(None, label, error=error, **options)
 
     @classmethod
     def from_spooled(cls, spooled: storage.Spooled, label: str = "", **options) -> "Arrival":

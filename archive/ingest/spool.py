@@ -38,6 +38,8 @@ class Spool:
         """The arrival's bytes in a spooled file this spool owns, or why there are none."""
         if arrival.spooled is not None:
             return arrival.spooled
+        if arrival.error is not None:
+            return rejected(*failure_of(arrival.error))
         try:
             with _opened(arrival) as source:
                 reader = _DicomHead(_Reader(source))

@@ -165,3 +165,67 @@ def test_concurrent_batches_of_one_study_store_each_instance_once():
     assert Series.objects.get().number_of_series_related_instances == 6
     assert Instance.objects.count() == 6
     assert list(storage.incoming_dir().iterdir()) == []
+
+
+KILLED_AFTER_PLACING = """
+import io, os, signal, sys
+import django
+django.setup()
+from archive import storage
+from archive.ingest import Arrival, receive
+
+real = storage.place_many
+
+def place_then_die(files):
+    placed = real(files)
+    os.kill(os.getpid(), signal.SIGKILL)  # after the renames, before the commit
+
+storage.place_many = place_then_die
+receive([Arrival.from_path(path) for path in sys.argv[1:]])
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_process_killed_between_placing_and_commit_leaves_files_a_sweep_settles(
+    database_url, settings, tmp_path
+):
+    """kill -9 of a writer after its files were renamed into place but before its rows
+    committed: the files are there without rows, named by the journal; settling removes
+    exactly those, and a stored instance beside them stays."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from archive.ingest import place
+
+    storage_dir = settings.DICOM_STORAGE_DIR = tmp_path / "archive"
+    kept = ct_slice(rows=16, columns=16)
+    assert ingest.receive([ingest.Arrival.from_spooled(spooled(kept))])[0].ok
+    paths = []
+    for i, ds in enumerate(ct_series(3, rows=16, columns=16)):
+        paths.append(tmp_path / f"{i}.dcm")
+        paths[-1].write_bytes(to_bytes(ds))
+    env = {**os.environ, "DATABASE_URL": database_url, "DICOM_STORAGE_DIR": str(storage_dir)}
+    root = Path(__file__).resolve().parents[2]
+    run = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_PLACING, *map(str, paths)], env=env, cwd=root
+    )
+    assert run.returncode == -signal.SIGKILL
+
+    named = set(Instance.objects.values_list("file_path", flat=True))
+    on_disk = {
+        str(p.relative_to(storage.root())) for p in storage.root().rglob("*.dcm") if p.is_file()
+    }
+    orphans = on_disk - named
+    assert len(orphans) == 3  # placed, never committed
+    assert list(storage.placing_dir().iterdir())  # and named by a journal
+
+    assert place.settle_interrupted(older_than=3600) == 0  # too young: may be under way
+    assert place.settle_interrupted(older_than=0) == 3
+    after = {
+        str(p.relative_to(storage.root())) for p in storage.root().rglob("*.dcm") if p.is_file()
+    }
+    assert after == named
+    assert Instance.objects.get().absolute_path.read_bytes() == to_bytes(kept)
+    assert list(storage.placing_dir().iterdir()) == []
