@@ -115,7 +115,8 @@ def instance_metadata(instance: Instance) -> dict:
 
 
 def study_ohif_json(study: Study) -> bytes:
-    """gzip of OHIF's DICOM JSON document for the study (urls with WADOURI_PLACEHOLDER)."""
+    """gzip of OHIF's DICOM JSON document for the study (urls with WADOURI_PLACEHOLDER, and
+    BASE_PLACEHOLDER in those of documents and videos)."""
     row = Study.objects.filter(pk=study.pk).values_list(
         "generation", "cache_generation", "ohif_json"
     )
@@ -129,10 +130,12 @@ def study_ohif_json(study: Study) -> bytes:
     return document
 
 
-def expand(document: bytes, placeholder: str, value: str) -> bytes:
-    """A stored (gzip) document as JSON bytes with ``placeholder`` replaced by ``value``."""
-    escaped = json.dumps(value)[1:-1].encode()
-    return gzip.decompress(document).replace(placeholder.encode(), escaped)
+def expand(document: bytes, values: dict[str, str]) -> bytes:
+    """A stored (gzip) document as JSON bytes with each placeholder replaced by its value."""
+    text = gzip.decompress(document)
+    for placeholder, value in values.items():
+        text = text.replace(placeholder.encode(), json.dumps(value)[1:-1].encode())
+    return text
 
 
 def extract(instances, *, everything: bool = False, backwards: bool = False) -> int:

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 BULK_THRESHOLD = 1024
 BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
 PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
+AVAILABLE_TRANSFER_SYNTAX = "00083002"
 
 BulkPath = tuple[int, ...]  # tag, item index, tag, item index, ..., tag
 UriFor = Callable[[BulkPath], str]
@@ -42,8 +43,15 @@ def read(path: Path | str) -> Dataset:
 
 def to_json(dataset: Dataset, uri_for: UriFor) -> dict:
     """The DICOM JSON object of a dataset; ``uri_for(path)`` gives the BulkDataURI of an
-    element. File meta information (group 0002) is not part of the dataset and not included."""
-    return _dataset(dataset, uri_for, ())
+    element. File meta information (group 0002) is not part of the dataset and not included;
+    the stored transfer syntax is, as Available Transfer Syntax UID (0008,3002), which PS3.18
+    metadata may carry and OHIF's video handler reads to recognise a film."""
+    out = _dataset(dataset, uri_for, ())
+    stored = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
+    if stored and AVAILABLE_TRANSFER_SYNTAX not in out:
+        out[AVAILABLE_TRANSFER_SYNTAX] = {"vr": "UI", "Value": [str(stored)]}
+        out = dict(sorted(out.items()))
+    return out
 
 
 def bulk_path(path: BulkPath) -> str:

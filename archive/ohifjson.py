@@ -12,11 +12,24 @@ A multi-frame instance becomes one entry per frame, in frame order, whose url en
 takes the url of frame i from the i-th entry of that instance. Enhanced multi-frame objects
 get each frame's position, orientation, spacing, rescale and window from their functional
 groups.
+
+Objects that are not shown as stacks of images (SEG, RTSTRUCT, SR and KO, presentation states,
+documents, video, waveforms such as ECG, slide microscopy) go to OHIF SOP class handlers that
+read attributes of their own (a SEG's ``SegmentSequence`` and functional groups, an RTSTRUCT's
+ROI sequences, an SR's content tree, a PDF's ``EncapsulatedDocument``, a video's transfer
+syntax). OHIF's DICOMweb data source hands those handlers the whole naturalized dataset, so their
+first entry carries the whole dataset here too (no hand-kept list of what each reads). Bulk
+data cannot be fetched through this data source: a document's becomes a ``DirectRetrieveURL``
+(its BulkDataURI with ``accept=`` its MIME type, which a browser can load by URL) or stays
+``InlineBinary``; a video's entry url is its rendered resource, which OHIF's video viewport
+plays as the <video> source.
 """
 
 from urllib.parse import urlencode
 
 from pydicom.datadict import keyword_for_tag
+
+from . import kinds
 
 _INT = {
     "Columns", "Rows", "InstanceNumber", "AcquisitionNumber", "BitsAllocated", "BitsStored",
@@ -58,6 +71,14 @@ _SEQUENCES = {
 _PRIVATE = {"70531000": float, "70531009": float, "0009100D": str}
 
 INSTANCE_KEYWORDS = _INT | _FLOAT | _FLOAT_LIST | _STR_LIST | _STR | _NATURAL | _SEQUENCES
+
+# Visible light (video, slide microscopy): image SOP classes whose OHIF handlers (dicom-video,
+# dicom-microscopy) read more than the image attributes above, like every kind that is not an
+# image (``kinds``: SEG, RT, SR and KO, presentation states, documents, waveforms).
+_VISIBLE_LIGHT = "1.2.840.10008.5.1.4.1.1.77.1."
+_AVAILABLE_TRANSFER_SYNTAX = "00083002"
+_ENCAPSULATED_DOCUMENT = "00420011"
+_PIXEL_DATA = "7FE00010"
 
 STUDY_KEYWORDS = (
     "StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription", "PatientName",
@@ -134,8 +155,56 @@ def natural(element: dict):
     return values[0] if len(values) == 1 else list(values)
 
 
+def whole_dataset(dicom_json: dict) -> dict:
+    """Every attribute of the instance, naturalized (keywords, plain values, sequences as lists
+    of dicts); a document's bulk data as a URL a browser can load, or inline."""
+    out = {}
+    for tag, element in dicom_json.items():
+        keyword = _keyword(tag)
+        if not keyword:
+            continue
+        if tag == _ENCAPSULATED_DOCUMENT:
+            if document := _document(dicom_json, element):
+                out[keyword] = document
+            continue
+        value = natural(element)
+        if value is not None:
+            out[keyword] = value
+    return out
+
+
+def _document(dicom_json: dict, element: dict) -> dict | None:
+    if "InlineBinary" in element:
+        return {"InlineBinary": element["InlineBinary"]}
+    if uri := element.get("BulkDataURI"):
+        mime = _first(dicom_json.get("00420012", {})) or "application/pdf"
+        return {"DirectRetrieveURL": f"{uri}?{urlencode({'accept': mime})}"}
+    return None
+
+
+def _whole(dicom_json: dict, metadata: dict) -> bool:
+    sop_class = str(metadata.get("SOPClassUID", ""))
+    stored = str(_first(dicom_json.get(_AVAILABLE_TRANSFER_SYNTAX, {})) or "")
+    kind = kinds.kind_of(sop_class, stored, has_pixels="Rows" in metadata)
+    return kind != kinds.Kind.IMAGE or sop_class.startswith(_VISIBLE_LIGHT)
+
+
+def _video_url(dicom_json: dict) -> str | None:
+    """The rendered resource of a video instance (its MPEG stream, which <video> plays)."""
+    stored = _first(dicom_json.get(_AVAILABLE_TRANSFER_SYNTAX, {}))
+    if stored not in kinds.VIDEO_TRANSFER_SYNTAXES:
+        return None
+    uri = dicom_json.get(_PIXEL_DATA, {}).get("BulkDataURI", "")
+    base, found, _ = uri.rpartition("/bulk/")
+    return f"{base}/rendered" if found else None
+
+
 def _entries(dicom_json: dict, series: dict, wado_uri_root: str) -> list[dict]:
     metadata = instance_metadata(dicom_json)
+    if _whole(dicom_json, metadata):
+        metadata = {**whole_dataset(dicom_json), **metadata}
+    if video := _video_url(dicom_json):
+        return [{"metadata": metadata, "url": video}]
     query = {
         "requestType": "WADO",
         "studyUID": metadata.get("StudyInstanceUID", ""),
@@ -148,9 +217,11 @@ def _entries(dicom_json: dict, series: dict, wado_uri_root: str) -> list[dict]:
     if frames <= 1:
         return [{"metadata": metadata, "url": url}]
     shared = _functional_groups(dicom_json, "52009229", 0)
+    compact = instance_metadata(dicom_json)
     entries = []
     for n in range(1, frames + 1):
-        frame_metadata = {**metadata, **shared, **_functional_groups(dicom_json, "52009230", n - 1)}
+        own = metadata if n == 1 else compact
+        frame_metadata = {**own, **shared, **_functional_groups(dicom_json, "52009230", n - 1)}
         entries.append({"metadata": frame_metadata, "url": f"{url}&frame={n}"})
     # OHIF keeps the first entry's metadata for the instance and reads each frame's geometry
     # from its functional groups: they go there, once, not into every entry.

@@ -1,11 +1,14 @@
 """Pixel data for WADO: one frame decoded to native little-endian bytes, or rendered to 8 bits.
 
 Decoding goes through pydicom's pixel handlers (pylibjpeg, pyjpegls, pylibjpeg-rle) and only
-ever decodes the frame asked for. Rendering applies the modality LUT (rescale), a VOI window
-(the instance's own, or one given by the caller), MONOCHROME1 inversion and colour
-conversion, then Pillow encodes JPEG or PNG. Knows nothing of HTTP or of the database.
+ever decodes the frame asked for, straight from the file; a deflated file (whose dataset is one
+zlib stream) is inflated by parsing it whole first. Rendering applies the modality LUT
+(rescale), a VOI window (the instance's own, or one given by the caller), MONOCHROME1
+inversion and colour conversion, then Pillow encodes JPEG or PNG. Knows nothing of HTTP or
+of the database.
 """
 
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -13,10 +16,18 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-from PIL import Image
-from pydicom.pixels import apply_color_lut, apply_modality_lut, pack_bits, pixel_array
+from PIL import Image, ImageDraw, ImageFont
+from pydicom.filereader import read_file_meta_info
+from pydicom.pixels import (
+    apply_color_lut,
+    apply_modality_lut,
+    get_decoder,
+    pack_bits,
+    pixel_array,
+)
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 WINDOW_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 
 
@@ -45,6 +56,16 @@ class Window:
         if function not in WINDOW_FUNCTIONS:
             raise ValueError(f"window function must be one of {', '.join(WINDOW_FUNCTIONS)}")
         return cls(center, width, function)
+
+
+@functools.lru_cache(maxsize=64)
+def can_decode(transfer_syntax: str) -> bool:
+    """Whether pixel data in this syntax can be decoded here (native ones, deflated included,
+    always; compressed ones when their plugin is installed; video never)."""
+    try:
+        return get_decoder(transfer_syntax).is_available
+    except NotImplementedError:
+        return False
 
 
 def decode_frame(path: Path, index: int) -> bytes:
@@ -130,6 +151,25 @@ def encode_image(array: np.ndarray, image_format: str, quality: int = 90) -> byt
     return buffer.getvalue()
 
 
+def icon(label: str, width: int, height: int) -> np.ndarray:
+    """A placeholder for what has no image to show (a film, a PDF, a report): ``label`` in a
+    framed tile, in OHIF's colours, at most ``width`` x ``height``."""
+    side = max(min(width, height), 16)
+    image = Image.new("RGB", (side, side), (9, 12, 41))
+    draw = ImageDraw.Draw(image)
+    inset = max(side // 12, 1)
+    draw.rounded_rectangle(
+        (inset, inset, side - 1 - inset, side - 1 - inset),
+        radius=max(side // 8, 2),
+        outline=(90, 204, 230),
+        width=max(side // 32, 1),
+    )
+    size = max(side // max(len(label), 3), 6)
+    font = ImageFont.load_default(size=size)
+    draw.text((side / 2, side / 2), label, fill=(90, 204, 230), font=font, anchor="mm")
+    return np.asarray(image)
+
+
 def fit(array: np.ndarray, width: int | None, height: int | None) -> np.ndarray:
     """Scale down (never up) to fit in width x height, keeping the aspect ratio."""
     if not width and not height:
@@ -140,12 +180,16 @@ def fit(array: np.ndarray, width: int | None, height: int | None) -> np.ndarray:
 
 
 def _frame(path: Path, index: int) -> tuple[np.ndarray, pydicom.Dataset]:
-    ds = pydicom.Dataset()
     try:
-        array = pixel_array(str(path), index=index, ds_out=ds)
+        if read_file_meta_info(path).TransferSyntaxUID == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+            # pixel_array reads a path without parsing its dataset, but a deflated dataset is
+            # one zlib stream: only a full parse reaches its pixel data.
+            ds = pydicom.dcmread(path)
+            return pixel_array(ds, index=index), ds
+        ds = pydicom.Dataset()
+        return pixel_array(str(path), index=index, ds_out=ds), ds
     except (ValueError, AttributeError, NotImplementedError, RuntimeError, KeyError) as exc:
         raise PixelError(f"cannot decode frame {index + 1}: {exc}") from exc
-    return array, ds
 
 
 def _to_8_bits(array: np.ndarray, bits: int) -> np.ndarray:

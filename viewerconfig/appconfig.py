@@ -63,7 +63,13 @@ def build_app_config(viewer: ViewerSettings, sources: list[DataSource], *, urls:
 
 def data_source_entry(source: DataSource, *, urls: SiteUrls) -> dict:
     if source.kind == Kind.DICOMJSON:
-        configuration = {"friendlyName": source.friendly_name, "name": "json"}
+        # wadoRoot: where OHIF's DICOM JSON source builds the rendered URL of a video or
+        # document it has no other URL for (and the thumbnail of a video).
+        configuration = {
+            "friendlyName": source.friendly_name,
+            "name": "json",
+            "wadoRoot": urls.dicomweb,
+        }
         if origins := _lines(source.allowed_origins):
             configuration["dangerouslyAllowedOriginsForAuthenticatedEnvironments"] = origins
     else:

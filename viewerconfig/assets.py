@@ -65,6 +65,15 @@ def looks_like_file(relative: str) -> bool:
     return "." in relative.rsplit("/", 1)[-1]
 
 
+def is_client_route(relative: str) -> bool:
+    """OHIF's routes are ``<mode>`` or ``<mode>/<data source>`` (viewer, viewer/dicomjson,
+    tmtv, local...): at most two segments without an extension. Anything deeper, such as
+    ``viewer/undefined/studies/...`` (a relative DICOMweb URL resolved against the page), is
+    not OHIF's and must be a 404, not its index.html."""
+    segments = [segment for segment in relative.split("/") if segment]
+    return len(segments) <= 2 and not looks_like_file(relative)
+
+
 @dataclass(frozen=True)
 class Body:
     data: bytes

@@ -82,6 +82,14 @@ class DataSourceForm(forms.ModelForm):
             "bulk_data_uri_relative_resolution", "bulk_data_uri_starts_with",
             "bulk_data_uri_prefix_with", "query_limit", "allowed_origins", "advanced",
         )  # fmt: skip
+        help_texts = {
+            # Said here, not on the model field, so that it needs no migration.
+            "singlepart": "Comma-separated kinds OHIF fetches single-part instead of "
+            "multipart/related: bulkdata, video, pdf, image, thumbnail. Empty: multipart for "
+            "all. With video or pdf, OHIF loads films and PDFs from their rendered URL, which "
+            "this archive answers with the stored film or document: every combination works "
+            "here; a remote archive may need them (Orthanc: bulkdata,video).",
+        }
         widgets = {
             "accept_header": forms.Textarea(attrs={"rows": 2, "cols": 80}),
             "allowed_origins": forms.Textarea(attrs={"rows": 2, "cols": 80}),

@@ -1,8 +1,8 @@
 """Serves the pinned OHIF build under /ohif/ and its ``app-config.js`` rendered from the database.
 
 Client routes (/ohif/, /ohif/viewer, /ohif/viewer/dicomjson, /ohif/tmtv...) get ``index.html``;
-paths that look like files and do not exist get 404, so a missing chunk fails loudly instead of
-being answered with HTML.
+paths that look like files or go deeper than OHIF's routes and do not exist get 404, so a
+missing chunk or a wrong relative URL fails loudly instead of being answered with HTML.
 """
 
 import re
@@ -80,8 +80,8 @@ def asset(request, path):
     build_dir = Path(settings.OHIF_BUILD_DIR)
     file = assets.resolve(build_dir, path)
     if file is None:
-        if assets.looks_like_file(path):
-            raise Http404("no such file in the OHIF build")
+        if not assets.is_client_route(path):
+            raise Http404("no such file in the OHIF build, nor one of its routes")
         return _index(request)
     modified = file.stat().st_mtime
     cache = IMMUTABLE if assets.is_hashed(path) else REVALIDATE

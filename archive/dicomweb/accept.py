@@ -84,12 +84,16 @@ class Offer:
     """Something the server can send: a part media type in a transfer syntax.
 
     ``stored`` says the bytes are sent as they are in the file; otherwise they are decoded or
-    transcoded first.
+    transcoded first. ``untranscodable``: the server cannot decode this syntax (a video
+    stream, a codec it has no decoder for), so a bare ``application/octet-stream`` (no
+    ``transfer-syntax``) gets it as stored: PS3.18 §8.7.3.5.2 lets an origin server that cannot
+    convert answer in the stored syntax, labelled, instead of refusing (Orthanc does the same).
     """
 
     media_type: str
     transfer_syntax: str | None  # None: not pixel data (a document, a waveform), no syntax
     stored: bool = True
+    untranscodable: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,20 +145,29 @@ def choose(
     return None
 
 
-def frame_offers(stored_ts: str, can_serve_stored: bool) -> list[Offer]:
-    """What a frame stored in ``stored_ts`` can be sent as, cheapest first."""
+def frame_offers(stored_ts: str, can_serve_stored: bool, decodable: bool = True) -> list[Offer]:
+    """What a frame stored in ``stored_ts`` can be sent as, cheapest first; when it cannot be
+    decoded here, only as stored (``untranscodable``)."""
     offers = []
     if can_serve_stored and stored_ts in NATIVE_AS_STORED:
         return [Offer(OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN)]
     if can_serve_stored and stored_ts in FRAME_MEDIA_TYPES:
-        offers += [Offer(OCTET_STREAM, stored_ts), Offer(FRAME_MEDIA_TYPES[stored_ts], stored_ts)]
-    offers.append(Offer(OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN, stored=False))
+        offers += [
+            Offer(OCTET_STREAM, stored_ts, untranscodable=not decodable),
+            Offer(FRAME_MEDIA_TYPES[stored_ts], stored_ts),
+        ]
+    if decodable or not offers:
+        offers.append(Offer(OCTET_STREAM, EXPLICIT_VR_LITTLE_ENDIAN, stored=False))
     return offers
 
 
 def video_offers(stored_ts: str) -> list[Offer]:
-    """A video's stream, as stored: its own media type, or octet-stream."""
-    return [Offer(VIDEO_MEDIA_TYPES[stored_ts], stored_ts), Offer(OCTET_STREAM, stored_ts)]
+    """A video's stream, as stored: its own media type, or octet-stream (also when asked
+    without a transfer syntax, as OHIF's DICOMweb video viewport does: it cannot be decoded)."""
+    return [
+        Offer(VIDEO_MEDIA_TYPES[stored_ts], stored_ts),
+        Offer(OCTET_STREAM, stored_ts, untranscodable=True),
+    ]
 
 
 def instance_offers(stored_ts: str) -> list[Offer]:
@@ -195,9 +208,10 @@ def _allows(media_range: MediaRange, offer: Offer) -> bool:
     if ts is not None:
         return ts == offer.transfer_syntax
     # No transfer-syntax parameter: octet-stream means the standard's default (Explicit VR
-    # Little Endian); a Part-10 file, a compressed type or a wildcard leaves the choice to us.
+    # Little Endian), or the stored syntax when the server cannot convert it; a Part-10 file,
+    # a compressed type or a wildcard leaves the choice to us.
     if wanted == OCTET_STREAM:
-        return offer.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN
+        return offer.transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN or offer.untranscodable
     return True
 
 

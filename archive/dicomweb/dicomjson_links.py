@@ -25,7 +25,7 @@ from accounts.permissions import IsReader
 from .. import caches, signing
 from ..models import Study
 from ..uids import is_valid_uid
-from .routing import absolute
+from .routing import absolute, dicomweb_base
 
 # Studies one link may name; the token travels in the URL.
 MAX_STUDIES_PER_LINK = 50
@@ -44,11 +44,11 @@ def ohif_dicom_json(request, token):
     studies = [found[uid] for uid in grant.study_uids if uid in found]
     if not studies:
         return _no_store(JsonResponse({"detail": "none of these studies is stored"}, status=404))
-    wado_uri_root = absolute(request, reverse("wado"))
-    documents = [
-        caches.expand(caches.study_ohif_json(study), caches.WADOURI_PLACEHOLDER, wado_uri_root)
-        for study in studies
-    ]
+    roots = {
+        caches.WADOURI_PLACEHOLDER: absolute(request, reverse("wado")),
+        caches.BASE_PLACEHOLDER: dicomweb_base(request),
+    }
+    documents = [caches.expand(caches.study_ohif_json(study), roots) for study in studies]
     return _no_store(HttpResponse(_joined(documents), content_type="application/json"))
 
 

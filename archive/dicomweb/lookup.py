@@ -9,6 +9,7 @@ import time
 
 from rest_framework.exceptions import NotFound, ParseError
 
+from archive import kinds
 from archive.models import Instance, Series, Study
 from archive.uids import is_valid_uid
 
@@ -17,6 +18,7 @@ INSTANCE_COLUMNS = (
     "id",
     "series_id",
     "sop_instance_uid",
+    "sop_class_uid",
     "instance_number",
     "transfer_syntax_uid",
     "rows",
@@ -132,11 +134,22 @@ def series_of(study: Study) -> list[Series]:
 
 
 def middle_image(rows) -> Instance | None:
-    """The instance a thumbnail shows: the middle one by InstanceNumber, among images."""
-    images = list(rows.filter(rows__isnull=False).order_by("instance_number", "id").only("id"))
-    if not images:
+    """The instance a thumbnail shows: the middle one by InstanceNumber, among images (not
+    films, segmentations or other objects with pixel data that are not pictures)."""
+    images = rows.filter(rows__isnull=False).exclude(
+        transfer_syntax_uid__in=kinds.VIDEO_TRANSFER_SYNTAXES
+    )
+    for prefix in kinds.NOT_IMAGE_CLASS_PREFIXES:
+        images = images.exclude(sop_class_uid__startswith=prefix)
+    found = list(images.order_by("instance_number", "id").only("id"))
+    if not found:
         return None
-    return Instance.objects.only(*INSTANCE_COLUMNS).get(pk=images[len(images) // 2].pk)
+    return Instance.objects.only(*INSTANCE_COLUMNS).get(pk=found[len(found) // 2].pk)
+
+
+def first_instance(rows) -> Instance | None:
+    """The first instance by InstanceNumber, whatever it is (for an icon of its kind)."""
+    return rows.only(*INSTANCE_COLUMNS).order_by("instance_number", "id").first()
 
 
 def frame_numbers(text: str, count: int) -> list[int]:

@@ -15,11 +15,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsReader
-from archive import pixels
+from archive import kinds, pixels
 from archive.models import Instance
 
 from . import accept, lookup, wado
-from .renderers import JpegRenderer, Mp4Renderer, Mpeg2Renderer, PngRenderer
+from .renderers import JpegRenderer, Mp4Renderer, Mpeg2Renderer, PdfRenderer, PngRenderer
 
 THUMBNAIL_TIMEOUT = 7 * 24 * 3600
 
@@ -30,13 +30,15 @@ class RenderedView(APIView):
 
 
 class RetrieveRendered(RenderedView):
-    """Rendered instance (its first frame; a video instance's MPEG stream as stored) or one
-    rendered frame."""
+    """Rendered instance (its first frame; a video instance's MPEG stream as stored; an
+    encapsulated document as itself, PS3.18 Table 8.3.5-1) or one rendered frame."""
 
-    renderer_classes = [JpegRenderer, PngRenderer, Mp4Renderer, Mpeg2Renderer]
+    renderer_classes = [JpegRenderer, PngRenderer, Mp4Renderer, Mpeg2Renderer, PdfRenderer]
 
     def get(self, request, study, series, instance, frame_list=None):
         row = lookup.instance(study, series, instance)
+        if row.rows is None and frame_list is None:
+            return wado.document_response(request, row)
         if row.rows is None:
             raise NotFound(f"instance {instance} has no pixel data to render")
         video = row.transfer_syntax_uid in accept.VIDEO_MEDIA_TYPES
@@ -58,17 +60,21 @@ class RetrieveRendered(RenderedView):
 
 
 class RetrieveThumbnail(RenderedView):
-    """Thumbnail of a study, series or instance (PS3.18 §10.4.1.1.4), small and cached."""
+    """Thumbnail of a study, series or instance (PS3.18 §10.4.1.1.4), small and cached: the
+    middle image, or for what has none (a film, a PDF, a report, a segmentation) an icon of its
+    kind, which the standard allows in place of a rendering, so a list never shows a broken
+    image."""
 
     def get(self, request, study, series=None, instance=None):
         if instance is not None:
             row = lookup.instance(study, series, instance)
         elif series is not None:
-            row = lookup.middle_image(lookup.series(study, series).instance_set.all())
+            rows = lookup.series(study, series).instance_set.all()
+            row = lookup.middle_image(rows) or lookup.first_instance(rows)
         else:
             row = _study_image(lookup.study(study))
-        if row is None or row.rows is None:
-            raise NotFound("nothing with pixel data to make a thumbnail of")
+        if row is None:
+            raise NotFound("nothing to make a thumbnail of")
         size = parse_pair(request.query_params.get("viewport"), "viewport") or (
             settings.THUMBNAIL_SIZE,
             settings.THUMBNAIL_SIZE,
@@ -77,8 +83,12 @@ class RetrieveThumbnail(RenderedView):
         key = f"wado-thumbnail:{row.sha256}:{size[0]}x{size[1]}:{image_format}"
         body = cache.get(key)
         if body is None:
-            middle = (row.number_of_frames or 1) // 2
-            array = pixels.fit(render(row, middle, None), *size)
+            kind = kinds.kind_of(row.sop_class_uid, row.transfer_syntax_uid, row.rows is not None)
+            if kind == kinds.Kind.IMAGE:
+                middle = (row.number_of_frames or 1) // 2
+                array = pixels.fit(render(row, middle, None), *size)
+            else:
+                array = pixels.icon(kinds.label(kind, row.sop_class_uid), *size)
             body = pixels.encode_image(array, image_format, quality=80)
             cache.set(key, body, THUMBNAIL_TIMEOUT)
         response = Response(body)
@@ -87,9 +97,14 @@ class RetrieveThumbnail(RenderedView):
 
 
 def _study_image(study) -> Instance | None:
-    for series in study.series_set.order_by("series_number", "id"):
+    """The middle image of the first series that has images, else the first instance."""
+    series_list = list(study.series_set.order_by("series_number", "id"))
+    for series in series_list:
         row = lookup.middle_image(series.instance_set.all())
         if row is not None:
+            return row
+    for series in series_list:
+        if row := lookup.first_instance(series.instance_set.all()):
             return row
     return None
 

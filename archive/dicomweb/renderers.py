@@ -82,9 +82,10 @@ class PngRenderer(_ImageRenderer):
     image_format = "png"
 
 
-class _VideoRenderer(_ErrorsAsJson, BaseRenderer):
-    """Lets DRF's negotiation accept a video type for a rendered video instance; the view
-    streams the stored MPEG bytes itself, so only error bodies pass through here."""
+class _AsStoredRenderer(_ErrorsAsJson, BaseRenderer):
+    """Lets DRF's negotiation accept the type of something sent as stored (a video's MPEG
+    stream, an encapsulated PDF); the view sends the bytes itself, so only error bodies pass
+    through here."""
 
     charset = None
     render_style = "binary"
@@ -93,11 +94,16 @@ class _VideoRenderer(_ErrorsAsJson, BaseRenderer):
         return data if isinstance(data, bytes) else self._error(data, renderer_context)
 
 
-class Mp4Renderer(_VideoRenderer):
+class Mp4Renderer(_AsStoredRenderer):
     media_type = "video/mp4"
     format = "mp4"
 
 
-class Mpeg2Renderer(_VideoRenderer):
+class Mpeg2Renderer(_AsStoredRenderer):
     media_type = "video/mpeg2"
     format = "mpeg2"
+
+
+class PdfRenderer(_AsStoredRenderer):
+    media_type = "application/pdf"
+    format = "pdf"

@@ -11,6 +11,7 @@ import gzip
 import hashlib
 from collections.abc import Iterable, Iterator
 
+from django.conf import settings
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
@@ -159,7 +160,7 @@ class RetrieveBulkdata(WadoView):
         if media_type:
             offers.append(accept.Offer(media_type, None))
         response = _respond(_choose(request, offers, single_part=True), [value])
-        return byteranges.partial(request, response)
+        return byteranges.partial(request, embeddable(response))
 
 
 def _pixel_bulkdata(request, row: Instance):
@@ -183,7 +184,30 @@ def video_response(request, row: Instance, *, rendered: bool = False) -> HttpRes
     choice = _choose(request, accept.video_offers(row.transfer_syntax_uid), single_part=True)
     if rendered:
         choice = accept.Choice(choice.offer, multipart=False)
-    return _respond(choice, [bulkdata.encapsulated_stream(row.absolute_path)])
+    return embeddable(_respond(choice, [bulkdata.encapsulated_stream(row.absolute_path)]))
+
+
+def document_response(request, row: Instance) -> HttpResponse:
+    """An encapsulated document (PDF, CDA...) as its rendered form: the document itself, single
+    part, in its MIME type (what OHIF's PDF viewport loads with ``singlepart: pdf``)."""
+    found = bulkdata.read_value(row.absolute_path, bulkdata.ENCAPSULATED_DOCUMENT)
+    if found is None:
+        raise NotFound(f"instance {row.sop_instance_uid} has no pixel data or document to render")
+    value, media_type = found
+    offers = [accept.Offer(media_type or accept.OCTET_STREAM, None)]
+    choice = _choose(request, offers, single_part=True)
+    return embeddable(_respond(accept.Choice(choice.offer, multipart=False), [value]))
+
+
+def embeddable(response: HttpResponse) -> HttpResponse:
+    """Headers for what browsers load by URL into <iframe> or <video> (PDF, video). Under the
+    viewer's cross-origin isolation (COEP require-corp) Chromium embeds a resource only if it
+    says it may be (CORP) and a framed document only if it is itself isolated (COEP)."""
+    response["Cross-Origin-Resource-Policy"] = (
+        "cross-origin" if settings.CORS_ALLOWED_ORIGINS else "same-origin"
+    )
+    response["Cross-Origin-Embedder-Policy"] = "require-corp"
+    return response
 
 
 def _accepted(request) -> tuple[accept.MediaRange, ...]:
@@ -210,7 +234,8 @@ def _choose(
 def _choose_frames(request, row: Instance, *, single_part: bool):
     """What the frames of ``row`` go out as, and the rendition they come from, if any."""
     extra = htj2k.options(_accepted(request), row, htj2k.FRAME_TYPES)
-    offers = accept.frame_offers(row.transfer_syntax_uid, bool(row.frame_offsets))
+    ts = row.transfer_syntax_uid
+    offers = accept.frame_offers(ts, bool(row.frame_offsets), decodable=pixels.can_decode(ts))
     offers = htj2k.with_rendition(offers, extra)
     choice = _choose(request, offers, single_part=single_part, fallback=extra.fallback)
     return choice, extra.rendition

@@ -32,12 +32,12 @@ def stored_series(datasets) -> tuple[Study, Series]:
 
 
 def series_json(series) -> list:
-    return json.loads(caches.expand(caches.series_metadata(series), caches.BASE_PLACEHOLDER, "B"))
+    return json.loads(caches.expand(caches.series_metadata(series), {caches.BASE_PLACEHOLDER: "B"}))
 
 
 def ohif_doc(study) -> dict:
     document = caches.study_ohif_json(study)
-    return json.loads(caches.expand(document, caches.WADOURI_PLACEHOLDER, "http://h/wado"))
+    return json.loads(caches.expand(document, {caches.WADOURI_PLACEHOLDER: "http://h/wado"}))
 
 
 @pytest.mark.django_db
@@ -202,7 +202,7 @@ def test_multiframe_study_document_has_frame_entries():
 
 def test_expand_escapes_for_json():
     document = gzip.compress(json.dumps({"u": "$DICOMWEB_BASE$/x"}).encode())
-    out = caches.expand(document, caches.BASE_PLACEHOLDER, 'http://h/"q"\\é')
+    out = caches.expand(document, {caches.BASE_PLACEHOLDER: 'http://h/"q"\\é'})
     assert json.loads(out) == {"u": 'http://h/"q"\\é/x'}
 
 

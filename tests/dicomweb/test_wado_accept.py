@@ -125,3 +125,18 @@ def test_instances_as_stored_unless_explicit_vr_little_endian_is_asked():
 )
 def test_accepts_gzip(header, gzip):
     assert accept.accepts_gzip(header) is gzip
+
+
+def test_what_cannot_be_decoded_answers_a_bare_octet_stream_as_stored():
+    """PS3.18 lets a server that cannot convert answer in the stored syntax: a film always, a
+    compressed frame when its decoder is missing. What can be decoded still is, as before."""
+    bare = accept.parse('multipart/related; type="application/octet-stream"')
+    film = accept.choose(bare, accept.video_offers("1.2.840.10008.1.2.4.102"))
+    assert film.offer.transfer_syntax == "1.2.840.10008.1.2.4.102" and film.multipart
+    undecodable = accept.frame_offers(JLS, can_serve_stored=True, decodable=False)
+    assert accept.choose(bare, undecodable).offer.transfer_syntax == JLS
+    assert accept.choose(bare, accept.frame_offers(JLS, True)).offer.transfer_syntax == ELE
+    explicit = accept.parse(
+        f"multipart/related; type=application/octet-stream; transfer-syntax={ELE}"
+    )
+    assert accept.choose(explicit, undecodable) is None

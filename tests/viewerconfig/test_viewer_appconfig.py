@@ -123,6 +123,7 @@ def test_dicom_json_source_and_viewer_settings():
         "configuration": {
             "friendlyName": "JSON",
             "name": "json",
+            "wadoRoot": "https://pacs.test/dicom-web",
             "dangerouslyAllowedOriginsForAuthenticatedEnvironments": [
                 "https://pacs.test",
                 "https://other.test",

@@ -41,7 +41,8 @@ def test_index_is_rewritten_for_the_prefix(admin_client):
 
 
 @pytest.mark.parametrize(
-    "route", ["/ohif/viewer", "/ohif/viewer/dicomjson", "/ohif/tmtv", "/ohif/segmentation"]
+    "route",
+    ["/ohif/viewer", "/ohif/viewer/dicomjson", "/ohif/tmtv", "/ohif/segmentation", "/ohif/local"],
 )
 def test_client_routes_get_index(admin_client, route):
     response = admin_client.get(route, {"StudyInstanceUIDs": "1.2.3"})
@@ -51,7 +52,16 @@ def test_client_routes_get_index(admin_client, route):
 
 @pytest.mark.parametrize(
     "path",
-    ["/ohif/nope.bundle.js", "/ohif/assets/missing.png", "/ohif/..%2fmanage.py", "/ohif/.x.js"],
+    [
+        "/ohif/nope.bundle.js",
+        "/ohif/assets/missing.png",
+        "/ohif/..%2fmanage.py",
+        "/ohif/.x.js",
+        # a relative DICOMweb URL resolved against the viewer's page (OHIF's DICOM JSON source
+        # without wadoRoot asked this for a PDF): not a route of OHIF's, so not its index.html
+        "/ohif/viewer/undefined/studies/1.2.3/series/1.2.4/instances/1.2.5/rendered",
+        "/ohif/series/1.2.4/instances/1.2.5/thumbnail",
+    ],
 )
 def test_missing_files_are_404_not_index(admin_client, path):
     response = admin_client.get(path)
