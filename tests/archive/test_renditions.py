@@ -9,11 +9,11 @@ import imagecodecs
 import numpy as np
 import pydicom
 import pytest
-from dicom_data import compressed, ct_slice, mr_slice, multiframe, rgb_image, to_bytes
+from dicom_data import compressed, ct_slice, mr_slice, multiframe, receive_one, rgb_image
 from django.core.management import call_command
 from pydicom.uid import RLELossless
 
-from archive import deletion, frames, intake, renditions
+from archive import deletion, frames, renditions
 from archive.models import Instance, Rendition, Study
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +51,7 @@ def smooth_ct():
 
 def store(*datasets):
     for ds in datasets:
-        result = intake.receive_stream(io.BytesIO(to_bytes(ds)))
+        result = receive_one(ds)
         assert result.ok, result.reason
 
 

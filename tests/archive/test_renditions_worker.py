@@ -2,13 +2,12 @@
 without being asked, and the original files stay as they were."""
 
 import hashlib
-import io
 
 import imagecodecs
 import pytest
-from dicom_data import ct_series, to_bytes
+from dicom_data import ct_series, receive_one
 
-from archive import frames, intake
+from archive import frames
 from archive.models import Instance, Rendition
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -19,7 +18,7 @@ def test_worker_builds_renditions_after_ingest(celery_worker, wait_for, settings
     settings.PRELOAD = True
     datasets = ct_series(3, rows=256, columns=256)  # 128 KB each: over RENDITION_MIN_BYTES
     for ds in datasets:
-        assert intake.receive_stream(io.BytesIO(to_bytes(ds))).ok
+        assert receive_one(ds).ok
 
     study_uid = datasets[0].StudyInstanceUID
     wait_for(

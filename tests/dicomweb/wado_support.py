@@ -1,4 +1,4 @@
-"""Helpers shared by the WADO tests: store datasets through the one intake, read responses."""
+"""Helpers shared by the WADO tests: store datasets through the ingest pipeline, read answers."""
 
 import io
 

@@ -21,7 +21,7 @@ def client_as(db, client, django_user_model):
 
 @pytest.fixture
 def store(db):
-    """Store datasets through archive.intake, as every upload path does; returns the results."""
+    """Store datasets through archive.ingest, as every upload path does; returns the results."""
 
     def store(*datasets):
         results = [receive_one(ds) for ds in datasets]
