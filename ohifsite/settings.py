@@ -181,6 +181,8 @@ DATA_UPLOAD_MAX_NUMBER_FILES = envint("UPLOAD_MAX_FILES", 1000)
 # Largest file (or .zip) the worklist page accepts in one upload request.
 UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", 2 * 1024**3)
 WORKLIST_PAGE_SIZE = envint("WORKLIST_PAGE_SIZE", 50)
+# Matches are counted exactly up to this many; past it PostgreSQL's estimate is shown.
+WORKLIST_EXACT_COUNT_LIMIT = envint("WORKLIST_EXACT_COUNT_LIMIT", 10_000)
 
 # --- Archive -------------------------------------------------------------------------------
 # Same SOP Instance UID with different bytes: keep the stored one (like Orthanc's

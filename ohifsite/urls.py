@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from accounts.views import admin_login, forbidden, healthz
 from archive.dicomweb.wadouri import RetrieveWadoUri
+from ohifsite.views import favicon
 
 handler403 = forbidden
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("dicom-web/", include("archive.dicomweb.urls")),
     path("wado", RetrieveWadoUri.as_view(), name="wado"),
     path("ohif/", include("viewerconfig.urls")),

@@ -42,6 +42,8 @@ MODALITY_CHOICES = (
     "CR", "CT", "DX", "ECG", "IO", "MG", "MR", "NM", "OT", "PR", "PT", "RF", "RTSTRUCT",
     "SEG", "SM", "SR", "US", "XA",
 )  # fmt: skip
+# Page sizes offered; 0 in a query means the site's WORKLIST_PAGE_SIZE.
+PAGE_SIZES = (25, 50, 100)
 MAX_TEXT = 64
 MAX_PAGE = 100_000
 MAX_CURSOR = 400
@@ -62,6 +64,9 @@ class WorklistQuery:
     state: str = ""
     sort: str = DEFAULT_SORT
     page: int = 1
+    size: int = 0
+    # Dense rows (no thumbnails, less padding): about twice the studies on a screen.
+    compact: bool = False
     # Keyset paging: the sort key of the row this page follows (after) or precedes (before),
     # as written by ``paging``; a page number alone falls back to an offset.
     after: str = ""
@@ -115,6 +120,11 @@ class WorklistQuery:
             problems.append(f"page {page[:20]!r} is not a page number")
             page = "1"
 
+        size = text("size")
+        if size and not (size.isdigit() and int(size) in PAGE_SIZES):
+            problems.append(f"size {size[:20]!r} is not one of {', '.join(map(str, PAGE_SIZES))}")
+            size = ""
+
         return cls(
             patient_name=text("name"),
             patient_id=text("pid"),
@@ -127,6 +137,8 @@ class WorklistQuery:
             state=state,
             sort=sort,
             page=int(page),
+            size=int(size or 0),
+            compact=text("rows") == "compact",
             after=str(params.get("after", "") or "")[:MAX_CURSOR],
             before=str(params.get("before", "") or "")[:MAX_CURSOR],
             problems=tuple(problems),
@@ -203,6 +215,8 @@ class WorklistQuery:
             ("state", query.state),
             ("sort", "" if query.sort == DEFAULT_SORT else query.sort),
             ("page", "" if query.page == 1 else str(query.page)),
+            ("size", str(query.size) if query.size else ""),
+            ("rows", "compact" if query.compact else ""),
             ("after", query.after),
             ("before", query.before),
         ]
@@ -219,11 +233,18 @@ class WorklistQuery:
 
 def _name_match(typed: str) -> Q:
     """Patient name as a clinician types it: "doe, ja" or "DOE^JA" match names starting so
-    (an indexed prefix search); "*" and "?" are DICOM wildcards anywhere. Case never matters."""
+    (an indexed prefix search); one word alone ("jane") also matches the start of any other
+    part or word of the name (given, middle names), as OHIF's list finds "*jane*" but without
+    matching inside words; "*" and "?" are DICOM wildcards anywhere. Case never matters."""
     pattern = re.sub(r"\s*,\s*", "^", typed.strip()).upper()
-    if "*" not in pattern and "?" not in pattern:
-        pattern += "*"
-    return _wildcard("patient_name_key", pattern)
+    if "*" in pattern or "?" in pattern:
+        return _wildcard("patient_name_key", pattern)
+    match = _wildcard("patient_name_key", pattern + "*")
+    if "^" not in pattern:
+        word = like_pattern(pattern)
+        for separator in ("^", " "):  # served by the trigram index on PostgreSQL
+            match |= Q(patient_name_key__qido_like=f"%{separator}{word}%")
+    return match
 
 
 def _wildcard(field_name: str, pattern: str) -> Q:

@@ -18,11 +18,13 @@ from archive.models import Study
 from archive.uids import is_valid_uid
 
 from . import links, paging, upload, zipstream
-from .query import MODALITY_CHOICES, STATES, WorklistQuery
+from .query import MODALITY_CHOICES, PAGE_SIZES, STATES, WorklistQuery
 
 log = logging.getLogger(__name__)
 
 MAX_STATE_UIDS = 200
+# Files the page sends at once (each its own request).
+UPLOAD_PARALLEL = 3
 
 
 @require_GET
@@ -136,13 +138,18 @@ STATE_FIELDS = (
 
 def _list_context(request) -> dict:
     query = WorklistQuery.from_params(request.GET)
-    page = paging.fetch_page(query, settings.WORKLIST_PAGE_SIZE, timezone.localdate())
+    today = timezone.localdate()
+    page = paging.fetch_page(query, query.size or settings.WORKLIST_PAGE_SIZE, today)
     study_links = links.StudyLinks()
     for study in page.studies:
         study.links = study_links.for_study(study.study_instance_uid)
+    fresh = {"page": 1, "after": "", "before": ""}
     return {
         "query": query,
         "page": page,
+        "total": paging.count_studies(query, today, settings.WORKLIST_EXACT_COUNT_LIMIT),
+        "page_sizes": [(size, "?" + query.to_params(size=size, **fresh)) for size in PAGE_SIZES],
+        "density_href": "?" + query.to_params(compact=not query.compact),
         "columns": _columns(query),
         "first_href": "?" + query.to_params(page=1, after="", before=""),
         "previous_href": "?" + page.previous_query(query).to_params(),
@@ -154,6 +161,7 @@ def _list_context(request) -> dict:
         "can_delete": has_role(request.user, ADMIN),
         "upload_max_bytes": settings.UPLOAD_MAX_BYTES,
         "upload_max_size": upload.human_size(settings.UPLOAD_MAX_BYTES),
+        "upload_parallel": UPLOAD_PARALLEL,
         "dicomweb_root": links.dicomweb_root(request),
     }
 

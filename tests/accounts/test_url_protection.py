@@ -16,6 +16,7 @@ ALLOWLIST = {
     "accounts:oidc_login": "starts the provider's login (404 while OIDC is off)",
     "accounts:oidc_callback": "the provider's redirect back; needs a valid state and code",
     "healthz": "liveness for load balancers; answers only 'ok' or 'database unavailable'",
+    "favicon": "the site's icon, the same SVG as in static/",
     "admin:login": "Django admin's own login page",
     "admin:logout": "signing out an anonymous user does nothing",
 }

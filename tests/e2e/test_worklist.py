@@ -199,4 +199,10 @@ def test_a_zip_dropped_on_the_page_is_expanded(page, live_server):
     text = item.locator(".outcome").inner_text()
     assert "CD/IM0: stored" in text and "CD/DICOMDIR: skipped" in text
     row(page, series[0].StudyInstanceUID).wait_for()
-    assert page.locator("#upload-panel").is_visible()
+    # The summary counts the files inside the zip; with nothing refused the panel then gets
+    # out of the list's way, its outcome in a toast.
+    assert page.locator("#upload-summary").inner_text() == "Finished: 1 file"
+    assert page.locator("#upload-counts").inner_text() == "3 files inside: 2 stored · 1 skipped"
+    page.locator("#upload-panel").wait_for(state="hidden")
+    toast = page.locator("#toast").inner_text()
+    assert toast == "Finished: 1 file — 3 files inside: 2 stored · 1 skipped"

@@ -29,3 +29,10 @@ def test_dates_times_and_modalities():
     assert dicom_time("") == ""
     assert modalities("CT\\PT") == ["CT", "PT"]
     assert modalities("") == []
+
+
+def test_the_favicon_answers_everyone(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/svg+xml"
+    assert response.content.startswith(b"<svg") and b"#5acce6" in response.content

@@ -38,3 +38,9 @@ def dicom_time(value: str) -> str:
 @register.filter
 def modalities(value: str) -> list[str]:
     return [code for code in (value or "").split("\\") if code]
+
+
+@register.filter
+def thousands(value: int) -> str:
+    """12345 -> "12,345", whatever the locale (the list reads like the rest of the page)."""
+    return f"{value:,}"

@@ -93,7 +93,8 @@ class Command(BaseCommand):
                 for n in range(offset, min(offset + batch, count))
             ]
             with transaction.atomic():
-                Study.objects.bulk_create(rows)
+                # In statements of 500 rows: PostgreSQL takes at most 65,535 bound parameters.
+                Study.objects.bulk_create(rows, batch_size=500)
         seconds = time.perf_counter() - start
         self.stdout.write(f"{count} studies written in {seconds:.1f} s")
 

@@ -251,7 +251,7 @@
     const summary = document.getElementById("upload-summary");
     const counts = document.getElementById("upload-counts");
     const clear = document.getElementById("upload-clear");
-    const CONCURRENCY = 3;
+    const CONCURRENCY = Number(body.dataset.uploadParallel) || 3;
     let jobs = [];
     uploading = () => jobs.some((job) => !job.done);
     let running = 0;
@@ -438,11 +438,30 @@
       overall.value = total ? loaded / total : (jobs.length && done === jobs.length ? 1 : 0);
       const tally = {};
       for (const job of jobs) for (const o of job.results) tally[o.status] = (tally[o.status] || 0) + 1;
+      const sent = `${jobs.length} file${jobs.length === 1 ? "" : "s"}`;
       summary.textContent = done === jobs.length
-        ? `Finished: ${jobs.length} file${jobs.length === 1 ? "" : "s"}`
-        : `Uploading ${done} of ${jobs.length} files · ${size(loaded)} of ${size(total)}`;
-      counts.textContent = Object.entries(tally).map(([word, n]) => `${n} ${word}`).join(" · ");
+        ? `Finished: ${sent}`
+        : `Uploading ${done} of ${sent} · ${size(loaded)} of ${size(total)}`;
+      // The counts are of what was stored or refused: a zip counts once per file inside.
+      const outcomes = Object.values(tally).reduce((sum, n) => sum + n, 0);
+      const inside = outcomes !== done ? `${outcomes} files inside: ` : "";
+      counts.textContent = inside + Object.entries(tally).map(([word, n]) => `${n} ${word}`).join(" · ");
       clear.hidden = done === 0;
+      if (jobs.length && done === jobs.length) finished();
+    }
+
+    // When every upload went in, the panel gets out of the list's way (the outcome stays in
+    // a toast and behind the Upload button); with a refusal it stays open to be read.
+    function finished() {
+      const refused = jobs.some((job) => job.results.some((o) => o.status === "rejected"));
+      clearTimeout(finished.timer);
+      if (refused || panel.hidden) return;
+      finished.timer = setTimeout(() => {
+        if (jobs.every((job) => job.done) && !panel.matches(":focus-within")) {
+          showPanel(false);
+          toast(`${summary.textContent} — ${counts.textContent}`);
+        }
+      }, 1500);
     }
 
     window.addEventListener("beforeunload", (event) => {
