@@ -70,6 +70,7 @@ class DataSourceAdmin(admin.ModelAdmin):
                     "singlepart",
                     "accept_header",
                     "request_transfer_syntax_uid",
+                    "htj2k_delivery",
                     "omit_quotation_for_multipart_request",
                     "bulk_data_uri_enabled",
                     "bulk_data_uri_relative_resolution",

@@ -5,9 +5,12 @@ code. Knows nothing of HTTP: the per-request URLs come in as a ``SiteUrls``.
 
 import copy
 import json
+import urllib.parse
 from dataclasses import dataclass
 
-from .models import DataSource, Kind, ViewerSettings
+from django.conf import settings
+
+from .models import DataSource, Htj2kDelivery, Kind, ViewerSettings
 
 # OHIF 3.13's own defaults (platform/app/public/config/default.js), minus its functions and
 # its demo data source. Admins change them through ViewerSettings.advanced.
@@ -114,7 +117,53 @@ def _dicomweb_configuration(source: DataSource, urls: SiteUrls) -> dict:
         "queryLimit": source.query_limit,
     }
     configuration.update({key: value for key, value in optional.items() if value})
+    configuration.update(_htj2k(source, configuration.get("acceptHeader")))
     return configuration
+
+
+# HTJ2K Lossless RPCL: the syntax Cornerstone decodes from a prefix (its streamable syntaxes).
+HTJ2K_FRAMES = (
+    "multipart/related; type=application/octet-stream; transfer-syntax=1.2.840.10008.1.2.4.202"
+)
+ANY_FRAMES = "multipart/related; type=application/octet-stream; transfer-syntax=*"
+RANGE_CHUNK = 65536
+
+
+def htj2k_delivery(source: DataSource) -> str:
+    """The source's delivery with ``auto`` resolved: streamed for this archive when it makes
+    renditions, off otherwise."""
+    if source.htj2k_delivery != Htj2kDelivery.AUTO:
+        return source.htj2k_delivery
+    on = source.is_archive and settings.RENDITIONS
+    return Htj2kDelivery.STREAMING if on else Htj2kDelivery.OFF
+
+
+def _htj2k(source: DataSource, accept_header: list[str] | None) -> dict:
+    """OHIF 3.13's options for HTJ2K progressive loading: ``acceptHeader`` asks HTJ2K first,
+    the source's own lines (or any syntax) next, so frames without an HTJ2K copy still come;
+    ``stackRetrieveOptions`` (immutability-helper spec read by the cornerstone extension)
+    chooses how each image arrives: one streamed request decoded as it grows (OHIF's default
+    stages, made explicit), or a first ranged request of 64 KB and then the rest. Range
+    requests carry no header from OHIF, so they name what they want with PS3.18's
+    ``accept=`` query parameter."""
+    delivery = htj2k_delivery(source)
+    if delivery == Htj2kDelivery.OFF:
+        return {}
+    accept = [HTJ2K_FRAMES, *(accept_header or [ANY_FRAMES])]
+    if delivery == Htj2kDelivery.STREAMING:
+        retrieve = {"single": {"streaming": True, "decodeLevel": 1}}
+        return {"acceptHeader": accept, "stackRetrieveOptions": {"retrieveOptions": retrieve}}
+    arguments = "accept=" + urllib.parse.quote(", ".join(accept), safe="")
+    stages = [
+        {"id": "lossySequential", "retrieveType": "singleFast"},
+        {"id": "finalSequential", "retrieveType": "singleFinal"},
+    ]
+    retrieve = {
+        "singleFast": {"rangeIndex": 0, "chunkSize": RANGE_CHUNK, "urlArguments": arguments},
+        "singleFinal": {"rangeIndex": -1, "urlArguments": arguments},
+    }
+    spec = {"$set": {"stages": stages, "retrieveOptions": retrieve}}
+    return {"acceptHeader": accept, "stackRetrieveOptions": spec}
 
 
 def _bulk_data_uri(source: DataSource) -> dict:

@@ -11,7 +11,7 @@ from django.core.validators import URLValidator
 from archive.uids import is_valid_uid
 
 from .appconfig import RESERVED_KEYS
-from .models import DataSource, ImageRendering, Kind, ViewerSettings
+from .models import DataSource, Htj2kDelivery, ImageRendering, Kind, ViewerSettings
 
 SINGLEPART_KINDS = ("bulkdata", "video", "pdf", "image", "thumbnail")
 _FUNCTION = re.compile(r"^\s*(async\s+)?(function\b|\(?[\w$\s,]*\)?\s*=>)")
@@ -77,7 +77,7 @@ class DataSourceForm(forms.ModelForm):
             "qido_supports_include_field", "supports_reject", "supports_fuzzy_matching",
             "supports_wildcard", "static_wado", "image_rendering", "thumbnail_rendering",
             "thumbnail_request_strategy", "enable_study_lazy_load", "dicom_upload_enabled",
-            "singlepart", "accept_header", "request_transfer_syntax_uid",
+            "singlepart", "accept_header", "request_transfer_syntax_uid", "htj2k_delivery",
             "omit_quotation_for_multipart_request", "bulk_data_uri_enabled",
             "bulk_data_uri_relative_resolution", "bulk_data_uri_starts_with",
             "bulk_data_uri_prefix_with", "query_limit", "allowed_origins", "advanced",
@@ -126,6 +126,14 @@ class DataSourceForm(forms.ModelForm):
                 code="accept_header",
             )
         return "\n".join(lines)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Scripts and older forms that do not send it keep "auto".
+        self.fields["htj2k_delivery"].required = False
+
+    def clean_htj2k_delivery(self):
+        return self.cleaned_data["htj2k_delivery"] or Htj2kDelivery.AUTO
 
     def clean_request_transfer_syntax_uid(self):
         value = self.cleaned_data["request_transfer_syntax_uid"].strip()

@@ -37,6 +37,13 @@ class RelativeResolution(models.TextChoices):
     STUDIES = "studies", "studies"
 
 
+class Htj2kDelivery(models.TextChoices):
+    AUTO = "auto", "auto: streamed, for this archive with RENDITIONS on; else off"
+    OFF = "off", "off: frames as acceptHeader asks"
+    STREAMING = "streaming", "streamed: HTJ2K frames decoded as they arrive"
+    RANGES = "ranges", "byte ranges: the first 64 KB of each HTJ2K frame, then the rest"
+
+
 class DataSourceQuerySet(models.QuerySet):
     def enabled(self):
         return self.filter(enabled=True).order_by("position", "name")
@@ -175,6 +182,16 @@ class DataSource(models.Model):
         max_length=64,
         blank=True,
         help_text="Ask for frames in this transfer syntax (only when acceptHeader is empty).",
+    )
+    htj2k_delivery = models.CharField(
+        "HTJ2K progressive delivery",
+        max_length=16,
+        choices=Htj2kDelivery.choices,
+        default=Htj2kDelivery.AUTO,
+        help_text="Ask for frames in HTJ2K (1.2.840.10008.1.2.4.202, acceptHeader's lines as the "
+        "fallback) and show each image from its first bytes at a lower resolution, sharpened as "
+        "the rest arrives (OHIF's stackRetrieveOptions). The server must offer HTJ2K: this "
+        "archive does from its renditions (README, HTJ2K renditions).",
     )
     omit_quotation_for_multipart_request = models.BooleanField(
         "omitQuotationForMultipartRequest",

@@ -81,16 +81,17 @@ def expected_gray(ds, voi, points) -> np.ndarray:
     return np.clip((values - voi["lower"]) / (voi["upper"] - voi["lower"]), 0, 1) * 255
 
 
-def shows_ct(page, datasets, timeout=60.0):
-    """Waits until the viewport shows one of ``datasets`` tile for tile; returns the state."""
+def shows_ct(page, datasets, timeout=60.0, points=BLOCK_CENTRES):
+    """Waits until the viewport shows one of ``datasets`` tile for tile (the tiles' centres are
+    ``points``); returns the state."""
     by_sop = {ds.SOPInstanceUID: ds for ds in datasets}
 
     def check():
-        state = page.evaluate(VIEWPORT_JS, BLOCK_CENTRES)
+        state = page.evaluate(VIEWPORT_JS, points)
         if not state or not state["voi"] or sop_of(state["imageId"]) not in by_sop:
             return None
         gray = np.array([sample[0] for sample in state["samples"]], dtype=float)
-        expected = expected_gray(by_sop[sop_of(state["imageId"])], state["voi"], BLOCK_CENTRES)
+        expected = expected_gray(by_sop[sop_of(state["imageId"])], state["voi"], points)
         state["error"] = float(np.abs(gray - expected).max())
         state["correlation"] = float(np.corrcoef(gray, expected)[0, 1]) if gray.std() else 0.0
         return state if state["correlation"] > 0.99 and state["error"] < 12 else None
