@@ -18,6 +18,8 @@ from .outcome import NOT_DICOM, IngestResult, Rejected, Status
 # Elements larger than this are not read into memory while indexing (pixel data, overlays).
 DEFER_SIZE = 64 * 1024
 
+TOO_DEEP = "sequences are nested too deeply to be read"
+
 UID_KEYS = ("sop_class_uid", "sop_instance_uid", "series_instance_uid", "study_instance_uid")
 
 
@@ -50,6 +52,8 @@ def parse(spooled: storage.Spooled) -> Parsed:
         dataset = pydicom.dcmread(spooled.path, defer_size=DEFER_SIZE)
     except InvalidDicomError:
         raise Rejected(NOT_DICOM) from None
+    except RecursionError:
+        raise Rejected(TOO_DEEP) from None
     except Exception as exc:  # pydicom raises many kinds on damaged input
         raise Rejected(f"DICOM file cannot be parsed: {_short(exc)}") from None
 
@@ -79,7 +83,7 @@ def parse(spooled: storage.Spooled) -> Parsed:
         exc.uids = found
         raise
     except RecursionError:
-        raise Rejected("sequences are nested too deeply to be read", **found) from None
+        raise Rejected(TOO_DEEP, **found) from None
     except Exception as exc:
         raise Rejected(f"DICOM file cannot be parsed: {_short(exc)}", **found) from None
 

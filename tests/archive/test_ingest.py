@@ -194,3 +194,43 @@ def test_concurrent_uploads_of_one_instance_store_it_once():
     assert Instance.objects.count() == 1
     assert Study.objects.get().number_of_study_related_instances == 1
     assert incoming_left() == []
+
+
+def _nested(depth: int) -> tuple[bytes, str]:
+    """A CT slice with ContentSequence items nested ``depth`` deep, written by hand (explicit
+    VR, undefined lengths): pydicom takes quadratic time to write thousands of levels."""
+    import struct
+
+    ds = ct_slice(rows=16, columns=16)
+    data = to_bytes(ds)
+    undefined = 0xFFFFFFFF
+    opening = struct.pack("<HH2sHI", 0x0040, 0xA730, b"SQ", 0, undefined)
+    opening += struct.pack("<HHI", 0xFFFE, 0xE000, undefined)
+    closing = struct.pack("<HHI", 0xFFFE, 0xE00D, 0) + struct.pack("<HHI", 0xFFFE, 0xE0DD, 0)
+    leaf = struct.pack("<HH2sH", 0x0008, 0x0104, b"LO", 4) + b"leaf"
+    nested = opening * depth + leaf + closing * depth
+    at = data.rindex(struct.pack("<HH", 0x7FE0, 0x0010))  # before the pixel data, in tag order
+    return data[:at] + nested + data[at:], ds.SOPInstanceUID
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("depth", [65, 3000])
+def test_sequences_nested_too_deep_are_refused(depth, settings):
+    """Every later reader walks sequences recursively (DICOM JSON, the caches, OHIF): a file
+    nested deeper than INGEST_MAX_SEQUENCE_DEPTH is refused, with its UIDs, before any row."""
+    settings.INGEST_MAX_SEQUENCE_DEPTH = 64
+    data, sop_uid = _nested(depth)
+    result = receive_one(data)
+    assert result.status == Status.REJECTED
+    assert "nested" in result.reason
+    if depth < 1000:  # deeper, pydicom cannot even read the file to find its UIDs
+        assert result.sop_instance_uid == sop_uid
+    assert not Instance.objects.exists()
+    assert incoming_left() == []
+
+
+@pytest.mark.django_db
+def test_sequences_at_the_limit_are_stored(settings):
+    settings.INGEST_MAX_SEQUENCE_DEPTH = 64
+    data, _ = _nested(64)
+    assert receive_one(data).status == Status.STORED
