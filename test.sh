@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run the whole test suite. Sets up what it needs first (same .venv as run.sh, plus test
-# tools and Debian's Chromium for the browser tests).
+# tools, Debian's Chromium for the browser tests, dcmtk and Orthanc for the DICOM network tests).
 #
 # Pass 1: PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL, TEST_CACHE_URL; default: the
 #         local servers, the cache in Redis database 1), when reachable; every test.
@@ -17,6 +17,17 @@ if ! command -v chromium >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq chromium >/dev/null
   else
     echo "!! chromium is not installed: the browser tests will be skipped (apt-get install chromium)"
+  fi
+fi
+
+# Real DICOM peers for the DIMSE tests: dcmtk's tools (storescu, findscu, movescu, getscu,
+# storescp) and Orthanc.
+if ! command -v storescu >/dev/null 2>&1 || [ ! -x /usr/sbin/Orthanc ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian's dcmtk and orthanc for the DICOM network tests"
+    apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=600 dcmtk orthanc >/dev/null
+  else
+    echo "!! dcmtk or orthanc is not installed: DICOM network tests with them will be skipped"
   fi
 fi
 

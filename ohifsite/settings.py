@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "archive",
     "viewerconfig",
     "worklist",
+    "dicomnet",
 ]
 
 MIDDLEWARE = [
@@ -231,6 +232,25 @@ STOW_MAX_BYTES = envint("STOW_MAX_BYTES", 4 * 1024**3)
 DICOMWEB_ALLOW_REJECT = envbool("DICOMWEB_ALLOW_REJECT", True)
 # Seconds a signed DICOM JSON link (OHIF's /viewer/dicomjson?url=...) stays valid.
 DICOMJSON_LINK_MAX_AGE = envint("DICOMJSON_LINK_MAX_AGE", 600)
+
+# --- DICOM network (dicomnet: the DIMSE listener and sends) --------------------------------
+# This archive's AE title, and the port `manage.py dicom_listener` listens on (0: no listener).
+DICOM_AE_TITLE = envstr("DICOM_AE_TITLE", "OHIFSITE")
+DICOM_BIND = envstr("DICOM_BIND", "0.0.0.0")
+DICOM_PORT = envint("DICOM_PORT", 11112)
+# Associations served at once; one more is rejected (transient: "local limit exceeded").
+DICOM_MAX_ASSOCIATIONS = envint("DICOM_MAX_ASSOCIATIONS", 10)
+# Off: only remote AEs registered in the admin may associate (calling AE title and address).
+DICOM_ACCEPT_UNKNOWN_AES = envbool("DICOM_ACCEPT_UNKNOWN_AES", False)
+# Seconds: association negotiation, waiting for a DIMSE message, network idle, connecting out.
+DICOM_ACSE_TIMEOUT = envint("DICOM_ACSE_TIMEOUT", 30)
+DICOM_DIMSE_TIMEOUT = envint("DICOM_DIMSE_TIMEOUT", 60)
+DICOM_NETWORK_TIMEOUT = envint("DICOM_NETWORK_TIMEOUT", 60)
+DICOM_CONNECTION_TIMEOUT = envint("DICOM_CONNECTION_TIMEOUT", 10)
+if not 0 <= DICOM_PORT <= 65535:
+    raise ImproperlyConfigured("DICOM_PORT must be between 0 and 65535")
+if not (1 <= len(DICOM_AE_TITLE) <= 16 and DICOM_AE_TITLE.isascii() and "\\" not in DICOM_AE_TITLE):
+    raise ImproperlyConfigured("DICOM_AE_TITLE must be 1-16 ASCII characters without backslash")
 
 # --- OHIF viewer (viewerconfig) -----------------------------------------------------------
 # The pinned OHIF build (package.json), installed by scripts/setup.sh with npm ci.

@@ -1,0 +1,388 @@
+"""The DICOM listener (pynetdicom): which services it offers, who may associate, and thin
+handlers that call the cores (``store``, ``find``, ``retrieve``) and count outcomes for the
+access log (``audit``). Run by ``manage.py dicom_listener``.
+
+Each association runs on its own thread (pynetdicom), with its own database connection,
+closed when the association ends.
+"""
+
+import logging
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from django.conf import settings
+from django.db import connections
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+
+from archive import storage
+
+from . import audit, find, retrieve, store
+from .models import RemoteAE
+from .peers import contexts_for, with_timeouts
+
+log = logging.getLogger(__name__)
+
+# Received data sets are written to a file as they arrive, never held in memory.
+_config.STORE_RECV_CHUNKED_DATASET = True
+
+PATIENT_ROOT = {
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelMove,
+    PatientRootQueryRetrieveInformationModelGet,
+}
+QUERY_RETRIEVE = [
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelMove,
+    PatientRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelGet,
+]
+NOT_AUTHORIZED = 0x0124
+MOVE_DESTINATION_UNKNOWN = 0xA801
+# A calling AE title no peer can have: with it in the list, an empty registry refuses all.
+_NOBODY = "\\"
+
+
+class ListenerAE(AE):
+    """pynetdicom checks the calling AE title against ``require_calling_aet`` while it
+    negotiates each association; here the list is the registry, read afresh each time."""
+
+    @property
+    def require_calling_aet(self) -> list[str]:
+        if settings.DICOM_ACCEPT_UNKNOWN_AES:
+            return []
+        return [*RemoteAE.objects.values_list("ae_title", flat=True), _NOBODY]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, titles) -> None:
+        pass  # the registry decides (see the getter)
+
+
+@dataclass
+class Tally:
+    """What one association did, written to the access log when it ends."""
+
+    stores: Counter = field(default_factory=Counter)  # (study, outcome) -> instances
+    retrievals: list = field(default_factory=list)  # SubOperations of C-MOVE and C-GET
+
+
+_tallies: dict[int, Tally] = {}
+_tallies_lock = threading.Lock()
+
+
+def _tally(assoc) -> Tally:
+    with _tallies_lock:
+        return _tallies.setdefault(id(assoc), Tally())
+
+
+def _peer(event) -> tuple[str, str]:
+    requestor = event.assoc.requestor
+    return requestor.ae_title.strip(), requestor.address
+
+
+def _remote(event, operation: str) -> tuple[RemoteAE | None, bool]:
+    """The registered peer of this association and whether it may do the operation."""
+    calling, _ = _peer(event)
+    remote = RemoteAE.objects.calling(calling)
+    if remote is None:
+        return None, settings.DICOM_ACCEPT_UNKNOWN_AES
+    return remote, remote.allows(operation)
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+def handle_echo(event):
+    return 0x0000
+
+
+def handle_store(event):
+    path = event.dataset_path
+    _, allowed = _remote(event, "store")
+    if not allowed:
+        storage.discard(path)
+        _tally(event.assoc).stores[("", "refused")] += 1
+        return NOT_AUTHORIZED
+    result = store.ingest(path)
+    status, comment = store.status_of(result)
+    outcome = "stored" if status == 0 else "warning" if status >> 12 == 0xB else "failed"
+    _tally(event.assoc).stores[(result.study_instance_uid, outcome)] += 1
+    if status != 0:
+        log.info("C-STORE from %s: 0x%04X %s", _peer(event)[0], status, result.reason)
+    answer = pydicom.Dataset()
+    answer.Status = status
+    if comment:
+        answer.ErrorComment = comment
+    return answer
+
+
+def handle_find(event):
+    calling, address = _peer(event)
+    _, allowed = _remote(event, "find")
+    if not allowed:
+        yield NOT_AUTHORIZED, None
+        return
+    patient_root = event.request.AffectedSOPClassUID in PATIENT_ROOT
+    try:
+        request = find.parse(event.identifier, patient_root=patient_root)
+    except find.FindError as exc:
+        _audit_now(event, "C-FIND", [], f"status=0x{exc.status:04X} {exc.comment}")
+        yield _failure(exc.status, exc.comment)
+        return
+    matches = 0
+    for answer in find.answers(request, settings.DICOM_AE_TITLE):
+        if event.is_cancelled:
+            _audit_now(event, "C-FIND", [], f"cancelled matches={matches}")
+            yield 0xFE00, None
+            return
+        matches += 1
+        yield 0xFF00, answer
+    _audit_now(event, "C-FIND", [], f"level={request.level} matches={matches}")
+
+
+def handle_move(event):
+    _, allowed = _remote(event, "move")
+    destination = RemoteAE.objects.filter(
+        ae_title=event.move_destination.strip(), is_destination=True
+    ).first()
+    if destination is None:
+        _audit_now(event, "C-MOVE", [], f"unknown destination {event.move_destination!r}")
+        yield None, None  # pynetdicom answers 0xA801, move destination unknown
+        return
+    selection, refusal = _select(event, allowed)
+    if refusal:
+        # (pynetdicom takes a failure only after the destination and one sub-operation.)
+        yield destination.host, destination.port
+        yield 1
+        yield refusal
+        return
+    counts = _sub_operations(event.assoc, "C-MOVE", selection, destination.ae_title)
+    options = {"contexts": contexts_for(_pairs(selection))} if selection.files else {}
+    options["evt_handlers"] = [(evt.EVT_DIMSE_RECV, _count_store_answer, [counts])]
+    yield destination.host, destination.port, options
+    yield from _send_each(event, selection)
+
+
+def handle_get(event):
+    _, allowed = _remote(event, "get")
+    selection, refusal = _select(event, allowed)
+    if refusal:
+        yield 1
+        yield refusal
+        return
+    counts = _sub_operations(event.assoc, "C-GET", selection, "")
+    with _get_counts_lock:
+        _get_counts[id(event.assoc)] = counts
+    yield from _send_each(event, selection)
+
+
+def _select(event, allowed: bool):
+    """The instances asked for, or the failure to answer instead."""
+    if not allowed:
+        return None, _failure(NOT_AUTHORIZED, "this AE may not retrieve")
+    try:
+        return retrieve.select(event.identifier, patient_root=_patient_root(event)), None
+    except find.FindError as exc:
+        return None, _failure(exc.status, exc.comment)
+
+
+def _send_each(event, selection):
+    yield len(selection.files)
+    for one in selection.files:
+        if event.is_cancelled:
+            yield 0xFE00, None
+            return
+        try:
+            dataset = pydicom.dcmread(one.path, defer_size="1 MB")
+        except (OSError, pydicom.errors.InvalidDicomError) as exc:
+            log.warning("cannot read %s for %s: %s", one.path, selection.level, exc)
+            yield 0xA702, None  # unable to perform sub-operations, for this one
+            continue
+        yield 0xFF00, dataset
+
+
+# --- counting sub-operations for the access log -----------------------------------------------
+
+_get_counts: dict[int, "SubOperations"] = {}
+_get_counts_lock = threading.Lock()
+
+
+@dataclass
+class SubOperations:
+    operation: str
+    studies: list[str]
+    destination: str
+    total: int
+    results: Counter = field(default_factory=Counter)
+
+
+def _sub_operations(assoc, operation, selection, destination) -> SubOperations:
+    counts = SubOperations(operation, selection.study_uids, destination, len(selection.files))
+    _tally(assoc).retrievals.append(counts)
+    return counts
+
+
+def _count_store_answer(event, counts: SubOperations) -> None:
+    """EVT_DIMSE_RECV on the association the sub-operations go over: each C-STORE answer."""
+    command = getattr(event.message, "command_set", None)
+    if command is None or command.get("CommandField") != 0x8001:  # C-STORE-RSP
+        return
+    status = int(command.get("Status", 0xC000))
+    kind = "completed" if status == 0 else "warning" if status >> 12 == 0xB else "failed"
+    counts.results[kind] += 1
+
+
+def handle_dimse_recv(event) -> None:
+    with _get_counts_lock:
+        counts = _get_counts.get(id(event.assoc))
+    if counts is not None:
+        _count_store_answer(event, counts)
+
+
+def _pairs(selection):
+    return [(f.sop_class_uid, f.transfer_syntax_uid) for f in selection.files]
+
+
+def _patient_root(event) -> bool:
+    return event.request.AffectedSOPClassUID in PATIENT_ROOT
+
+
+def _failure(status: int, comment: str):
+    answer = pydicom.Dataset()
+    answer.ErrorComment = comment[:64]
+    return status, answer
+
+
+# --- association life -------------------------------------------------------------------------
+
+
+def _audit_now(event, operation, studies, outcome) -> None:
+    calling, address = _peer(event)
+    audit.record(operation, calling_ae=calling, address=address, studies=studies, outcome=outcome)
+
+
+def handle_rejected(event) -> None:
+    calling, address = _peer(event)
+    audit.record("ASSOCIATE", calling_ae=calling, address=address, outcome="rejected")
+    connections.close_all()
+
+
+def handle_ended(event) -> None:
+    """The association was released or aborted (on its own thread): log what it did, remove
+    what a transfer cut short left in the spool, close this thread's database connection."""
+    _discard_partial(event.assoc)
+    with _tallies_lock:
+        tally = _tallies.pop(id(event.assoc), None)
+    with _get_counts_lock:
+        _get_counts.pop(id(event.assoc), None)
+    try:
+        if tally is not None:
+            _write_tally(event, tally)
+    finally:
+        connections.close_all()
+
+
+def handle_connection_closed(event) -> None:
+    """The connection went without a release or abort: at least leave no partial file."""
+    _discard_partial(event.assoc)
+
+
+def _write_tally(event, tally: Tally) -> None:
+    calling, address = _peer(event)
+    stores: dict[str, Counter] = {}
+    for (study, outcome), count in tally.stores.items():
+        stores.setdefault(study, Counter())[outcome] += count
+    for study, counter in stores.items():
+        outcome = " ".join(f"{k}={v}" for k, v in sorted(counter.items()))
+        audit.record("C-STORE", calling_ae=calling, address=address,
+                     studies=[study] if study else [], outcome=outcome)  # fmt: skip
+    for counts in tally.retrievals:
+        done = sum(counts.results.values())
+        outcome = (
+            f"completed={counts.results['completed']} failed={counts.results['failed']} "
+            f"warning={counts.results['warning']} remaining={counts.total - done}"
+        )
+        if counts.destination:
+            outcome += f" destination={counts.destination}"
+        audit.record(counts.operation, calling_ae=calling, address=address,
+                     studies=counts.studies, outcome=outcome)  # fmt: skip
+
+
+def _discard_partial(assoc) -> None:
+    """A data set being received when the association broke (abort, lost connection) is in a
+    temporary file pynetdicom leaves behind; remove it."""
+    message = getattr(getattr(assoc, "dimse", None), "message", None)
+    partial = getattr(message, "_data_set_file", None)
+    if partial is not None:
+        try:
+            partial.close()
+        finally:
+            storage.discard(Path(partial.name))
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+def make_ae() -> ListenerAE:
+    ae = with_timeouts(ListenerAE(ae_title=settings.DICOM_AE_TITLE))
+    ae.maximum_associations = settings.DICOM_MAX_ASSOCIATIONS
+    ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(
+            context.abstract_syntax, ALL_TRANSFER_SYNTAXES, scp_role=True, scu_role=False
+        )
+    for model in QUERY_RETRIEVE:
+        ae.add_supported_context(model, ALL_TRANSFER_SYNTAXES)
+    return ae
+
+
+HANDLERS = [
+    (evt.EVT_C_ECHO, handle_echo),
+    (evt.EVT_C_STORE, handle_store),
+    (evt.EVT_C_FIND, handle_find),
+    (evt.EVT_C_MOVE, handle_move),
+    (evt.EVT_C_GET, handle_get),
+    (evt.EVT_DIMSE_RECV, handle_dimse_recv),
+    (evt.EVT_REJECTED, handle_rejected),
+    (evt.EVT_RELEASED, handle_ended),
+    (evt.EVT_ABORTED, handle_ended),
+    (evt.EVT_CONN_CLOSE, handle_connection_closed),
+]
+
+
+def prepare_spool() -> None:
+    """Received data sets go to the listener's spool folder (pynetdicom writes them with
+    ``tempfile``); files left there by a listener that was killed are removed."""
+    folder = store.spool_dir()
+    for leftover in folder.glob("*.dcm"):
+        storage.discard(leftover)
+    tempfile.tempdir = str(folder)
+
+
+def start(host: str, port: int, *, block: bool):
+    """Listen; with ``block`` False returns the server (``stop(server)`` stops it)."""
+    prepare_spool()
+    return make_ae().start_server((host, port), block=block, evt_handlers=HANDLERS)
+
+
+def stop(server, wait: float = 10.0) -> None:
+    """Stop listening, then give the associations in progress a moment to end."""
+    server.shutdown()
+    deadline = time.monotonic() + wait
+    while server.active_associations and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -1,0 +1,150 @@
+"""This archive as a DIMSE client (SCU): C-ECHO a remote AE, send it files (C-STORE). Used by
+the admin's "C-ECHO now", the send task, and nothing that knows of HTTP or Celery."""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from pynetdicom import AE, _config, build_context
+from pynetdicom.sop_class import Verification
+
+from .models import RemoteAE
+
+# A file sent by path is streamed from disk as it is, never decoded into memory; the peer must
+# accept its transfer syntax (each file's own is proposed).
+_config.STORE_SEND_CHUNKED_DATASET = True
+# pynetdicom proposes at most 128 presentation contexts in one association.
+MAX_CONTEXTS = 128
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
+IMPLICIT_LE = "1.2.840.10008.1.2"
+
+
+def client_ae() -> AE:
+    """An AE with this archive's title and the configured timeouts."""
+    return with_timeouts(AE(ae_title=settings.DICOM_AE_TITLE))
+
+
+def with_timeouts(ae: AE) -> AE:
+    """The DICOM_*_TIMEOUT settings on an AE, the listener's or a client's."""
+    ae.acse_timeout = settings.DICOM_ACSE_TIMEOUT
+    ae.dimse_timeout = settings.DICOM_DIMSE_TIMEOUT
+    ae.network_timeout = settings.DICOM_NETWORK_TIMEOUT
+    ae.connection_timeout = settings.DICOM_CONNECTION_TIMEOUT
+    return ae
+
+
+def echo(remote: RemoteAE) -> str:
+    """C-ECHO the peer; returns what happened in words ("success", or why not)."""
+    ae = client_ae()
+    ae.add_requested_context(Verification)
+    assoc = ae.associate(remote.host, remote.port, ae_title=remote.ae_title)
+    if not assoc.is_established:
+        return _why_not(assoc)
+    try:
+        status = assoc.send_c_echo()
+    finally:
+        assoc.release()
+    if not status or "Status" not in status:
+        return "no answer to C-ECHO (timeout or aborted)"
+    return "success" if status.Status == 0 else f"C-ECHO status 0x{status.Status:04X}"
+
+
+def contexts_for(pairs: Iterable[tuple[str, str]]) -> list:
+    """Presentation contexts for these (SOP class, transfer syntax) pairs: one per pair, each
+    offering the file's own syntax (and, for uncompressed ones, the other uncompressed one)."""
+    contexts = []
+    for sop_class, syntax in sorted(set(pairs)):
+        syntaxes = [syntax]
+        if syntax in (EXPLICIT_LE, IMPLICIT_LE):
+            syntaxes = [syntax, IMPLICIT_LE if syntax == EXPLICIT_LE else EXPLICIT_LE]
+        contexts.append(build_context(sop_class, syntaxes))
+    if len(contexts) > MAX_CONTEXTS:
+        raise ValueError(
+            f"{len(contexts)} kinds of instance (SOP class and transfer syntax) are more than "
+            f"one association can carry ({MAX_CONTEXTS})"
+        )
+    return contexts
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """One file to send, as the index knows it."""
+
+    key: int  # the caller's id for it (an Instance or SendItem pk)
+    path: Path
+    sop_class_uid: str
+    sop_instance_uid: str
+    transfer_syntax_uid: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    key: int
+    status: int | None  # the peer's DIMSE status; None when it never answered
+    reason: str = ""
+
+    @property
+    def arrived(self) -> bool:
+        return self.status is not None and (self.status == 0 or self.status >> 12 == 0xB)
+
+
+def send(
+    remote: RemoteAE,
+    files: list[Outbound],
+    on_delivery: Callable[[Delivery], None] = lambda delivery: None,
+    *,
+    move_originator: tuple[str, int] | None = None,
+) -> list[Delivery]:
+    """C-STORE the files to the peer over one association; one Delivery per file, in order
+    (``on_delivery`` sees each as it comes). An association that cannot be made or breaks
+    leaves the rest without an answer (status None), to be sent again later."""
+    ae = client_ae()
+    try:
+        contexts = contexts_for((f.sop_class_uid, f.transfer_syntax_uid) for f in files)
+    except ValueError as exc:
+        return _all_failed(files, str(exc), on_delivery)
+    assoc = ae.associate(remote.host, remote.port, contexts=contexts, ae_title=remote.ae_title)
+    if not assoc.is_established:
+        return _all_failed(files, _why_not(assoc), on_delivery)
+    deliveries = []
+    try:
+        for one in files:
+            if not assoc.is_established:
+                delivery = Delivery(one.key, None, "the association was closed")
+            else:
+                delivery = _store(assoc, one, move_originator)
+            deliveries.append(delivery)
+            on_delivery(delivery)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+    return deliveries
+
+
+def _store(assoc, one: Outbound, move_originator) -> Delivery:
+    extra = {}
+    if move_originator:
+        extra = {"originator_aet": move_originator[0], "originator_id": move_originator[1]}
+    try:
+        answer = assoc.send_c_store(one.path, **extra)
+    except (OSError, ValueError) as exc:
+        return Delivery(one.key, None, f"cannot send: {exc}"[:300])
+    if not answer or "Status" not in answer:
+        return Delivery(one.key, None, "no answer (timeout or association aborted)")
+    status = int(answer.Status)
+    comment = str(answer.get("ErrorComment", "") or "")
+    return Delivery(one.key, status, comment if status else "")
+
+
+def _all_failed(files, reason, on_delivery) -> list[Delivery]:
+    deliveries = [Delivery(one.key, None, reason) for one in files]
+    for delivery in deliveries:
+        on_delivery(delivery)
+    return deliveries
+
+
+def _why_not(assoc) -> str:
+    if assoc.is_rejected:
+        return "association rejected"
+    return "no association (connection refused, timed out or aborted)"
