@@ -118,7 +118,7 @@ def handle_store(event):
         storage.discard(path)
         _tally(event.assoc).stores[("", "refused")] += 1
         return NOT_AUTHORIZED
-    result = store.ingest(path)
+    result = store.ingest(path, _peer(event)[0])
     status, comment = store.status_of(result)
     outcome = "stored" if status == 0 else "warning" if status >> 12 == 0xB else "failed"
     _tally(event.assoc).stores[(result.study_instance_uid, outcome)] += 1

@@ -3,29 +3,34 @@ outcome becomes a DIMSE status (PS3.4 B.2.3). Knows nothing of associations."""
 
 from pathlib import Path
 
-from archive import intake, storage
-from archive.ingest import IngestResult, Status
+from archive import storage
+from archive.ingest import (
+    CANNOT_UNDERSTAND,
+    DATA_SET_DOES_NOT_MATCH,
+    OUT_OF_RESOURCES,
+    PROCESSING_FAILURE,
+    Arrival,
+    IngestResult,
+    Origin,
+    Status,
+    failure_of,
+    receive,
+)
 
 SUCCESS = 0x0000
 ELEMENTS_DISCARDED = 0xB006  # warning: what was sent was not kept (the stored copy stays)
-OUT_OF_RESOURCES = 0xA700
-NOT_MATCHING = 0xA900  # data set does not match SOP class
-CANNOT_UNDERSTAND = 0xC000
-PROCESSING_FAILURE = 0x0110
-REFUSED_NOT_AUTHORIZED = 0x0124
-
-FAILURES = {OUT_OF_RESOURCES, NOT_MATCHING, CANNOT_UNDERSTAND, PROCESSING_FAILURE}
+FAILURES = {OUT_OF_RESOURCES, DATA_SET_DOES_NOT_MATCH, CANNOT_UNDERSTAND, PROCESSING_FAILURE}
 
 
 def spool_dir() -> Path:
     """Where the listener's received data sets are written as they arrive: beside the stored
     files (same filesystem), so ingesting one moves it into place without a copy."""
-    path = storage.incoming_dir() / "dimse"
+    path = storage.root() / ".incoming-dimse"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def ingest(path: Path) -> IngestResult:
+def ingest(path: Path, calling_ae: str) -> IngestResult:
     """Hand a received Part-10 file (file meta written by the listener, then the data set as
     it came off the wire) to the ingest pipeline, which owns it from here: it is moved into
     place or deleted."""
@@ -33,9 +38,10 @@ def ingest(path: Path) -> IngestResult:
         spooled = storage.hash_file(path)
     except OSError as exc:
         storage.discard(path)
-        return IngestResult(Status.REJECTED, f"cannot read received file: {exc.strerror}",
-                            OUT_OF_RESOURCES)  # fmt: skip
-    return intake.receive_many([spooled])[0]
+        reason, code = failure_of(exc)
+        return IngestResult(Status.REJECTED, reason, code)
+    origin = Origin(door="dimse", calling_ae=calling_ae)
+    return receive([Arrival.from_spooled(spooled, f"C-STORE from {calling_ae}", origin=origin)])[0]
 
 
 def status_of(result: IngestResult) -> tuple[int, str]:
