@@ -113,6 +113,7 @@ class ViewerSettingsAdmin(admin.ModelAdmin):
                 "fields": (
                     "router_basename",
                     "show_study_list",
+                    ("show_tour", "show_error_details"),
                     ("investigational_use_dialog", "investigational_use_days"),
                     "modes",
                     "extensions",

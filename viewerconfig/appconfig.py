@@ -31,6 +31,10 @@ OHIF_DEFAULTS = {
     "showErrorDetails": "always",
 }
 
+# OHIF's first-visit tours (the default extension's "ohif.tours" customization) replaced by
+# none, in the customization service's immutability-helper syntax.
+NO_TOURS = {"ohif.tours": {"$set": []}}
+
 # Keys the data-source rows own; ViewerSettings.advanced may not set them.
 RESERVED_KEYS = ("dataSources", "defaultDataSourceName")
 
@@ -49,7 +53,10 @@ def build_app_config(viewer: ViewerSettings, sources: list[DataSource], *, urls:
     config.update(
         {
             "routerBasename": viewer.router_basename or urls.viewer,
-            "showStudyList": viewer.show_study_list,
+            # Shows the back arrow; the viewer's index.html sends it to the archive's worklist
+            # (assets.WAY_BACK), and /ohif/ is OHIF's list only when ViewerSettings offers it.
+            "showStudyList": True,
+            "showErrorDetails": viewer.show_error_details,
             "modes": list(viewer.modes),
             "extensions": list(viewer.extensions),
             "investigationalUseDialog": _investigational_use(viewer),
@@ -61,6 +68,8 @@ def build_app_config(viewer: ViewerSettings, sources: list[DataSource], *, urls:
         config["defaultDataSourceName"] = default.name
     if viewer.oidc_enabled:
         config["oidc"] = [oidc_entry(viewer)]
+    if not viewer.show_tour:
+        config["customizationService"] = merged(config["customizationService"], NO_TOURS)
     return merged(config, viewer.advanced or {})
 
 

@@ -106,8 +106,48 @@ def _rewritten(path: str, mtime_ns: int, prefix: str) -> Body:
     return Body(data, packed if len(packed) < len(data) * 0.9 else None)
 
 
-def index_html(build_dir: Path, prefix: str) -> Body:
-    return rewritten(build_dir / "index.html", prefix)
+def index_html(build_dir: Path, prefix: str, worklist: str) -> Body:
+    """index.html under ``prefix``, with the way back to the archive's ``worklist`` URL."""
+    path = build_dir / "index.html"
+    return _index_html(str(path), path.stat().st_mtime_ns, prefix, worklist)
+
+
+@lru_cache(maxsize=8)
+def _index_html(path: str, mtime_ns: int, prefix: str, worklist: str) -> Body:
+    data = _html(Path(path).read_bytes(), prefix)
+    # The browser fetches the manifest without credentials unless told: a 401 and a console
+    # error on every viewer load, the viewer's files being for signed-in users only.
+    data = data.replace(
+        b'<link rel="manifest"', b'<link rel="manifest" crossorigin="use-credentials"'
+    )
+    way_back = WAY_BACK % (_js_string(worklist), _js_string(prefix))
+    data = data.replace(b"</head>", way_back.encode() + b"</head>", 1)
+    packed = gzip.compress(data, compresslevel=6, mtime=0)
+    return Body(data, packed if len(packed) < len(data) * 0.9 else None)
+
+
+# OHIF's back arrow (shown while window.config.showStudyList is true) navigates inside the app
+# to its own study list at the router's root: a second list, without the worklist's download,
+# deletion, processing state or sign-out. OHIF 3.13 offers no setting for where it leads (only
+# whether it shows), so the page sends any in-app navigation to the root to the worklist.
+WAY_BACK = """<script>/* ohifsite: the way back is the archive's worklist */
+(function (worklist, root) {
+  var push = history.pushState;
+  history.pushState = function (state, title, url) {
+    var to = url == null ? null : new URL(url, location.href);
+    var home = to && to.origin === location.origin && (to.pathname + "/").replace("//", "/");
+    if (home === root) {
+      location.assign(worklist);
+      return;
+    }
+    return push.apply(this, arguments);
+  };
+})(%s, %s);
+</script>"""
+
+
+def _js_string(value: str) -> str:
+    return json.dumps(value).replace("<", "\\u003c")
 
 
 def _html(data: bytes, prefix: str) -> bytes:

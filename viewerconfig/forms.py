@@ -233,8 +233,8 @@ class ViewerSettingsForm(forms.ModelForm):
     class Meta:
         model = ViewerSettings
         fields = (
-            "router_basename", "show_study_list", "modes", "extensions",
-            "investigational_use_dialog", "investigational_use_days", "oidc_enabled",
+            "router_basename", "show_study_list", "show_tour", "show_error_details", "modes",
+            "extensions", "investigational_use_dialog", "investigational_use_days", "oidc_enabled",
             "oidc_authority", "oidc_client_id", "oidc_redirect_uri", "oidc_response_type",
             "oidc_scope", "oidc_post_logout_redirect_uri", "oidc_revoke_uri",
             "oidc_automatic_silent_renew", "oidc_revoke_access_token_on_signout", "advanced",

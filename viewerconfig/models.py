@@ -227,7 +227,9 @@ class DataSource(models.Model):
         "queryLimit",
         null=True,
         blank=True,
-        help_text="QIDO-RS limit for the study list; empty: OHIF's default (101).",
+        help_text="Most studies OHIF's own study list asks for (QIDO-RS limit); empty: OHIF's "
+        "default (101). Studies past the limit do not appear in OHIF's list at all: it has no "
+        "further pages (the archive's worklist pages through every study).",
     )
 
     # --- DICOM JSON ------------------------------------------------------------------------
@@ -286,6 +288,12 @@ class InvestigationalUse(models.TextChoices):
     CONFIGURE = "configure", "once, then again after some days"
 
 
+class ErrorDetails(models.TextChoices):
+    # OHIF shows details in "dev" only from a development build; ours is a production build.
+    DEV = "dev", "no (OHIF's 'dev': only in a development build)"
+    ALWAYS = "always", "always (stack traces to every user)"
+
+
 class ResponseType(models.TextChoices):
     CODE = "code", "code (authorization code flow with PKCE)"
     IMPLICIT = "id_token token", "id_token token (implicit flow, legacy)"
@@ -302,7 +310,24 @@ class ViewerSettings(models.Model):
         "OHIF, computed per request, e.g. /ohif or /pacs/ohif behind a sub-path proxy.",
     )
     show_study_list = models.BooleanField(
-        "showStudyList", default=True, help_text="Show OHIF's study list at /ohif/."
+        "OHIF's own study list",
+        default=False,
+        help_text="Offer OHIF's own study list at /ohif/ (a second list, without download, "
+        "deletion, processing state or sign-out). Off: /ohif/ leads to the archive's worklist. "
+        "The viewer's back arrow leads to the worklist either way.",
+    )
+    show_tour = models.BooleanField(
+        "first-visit tour",
+        default=False,
+        help_text="OHIF's 11-step tour on a user's first visit to the viewer (it covers the "
+        "first image). Off: never shown.",
+    )
+    show_error_details = models.CharField(
+        "showErrorDetails",
+        max_length=16,
+        choices=ErrorDetails.choices,
+        default=ErrorDetails.DEV,
+        help_text="Whether OHIF's error page offers the technical details (stack traces).",
     )
     modes = models.JSONField(
         default=list,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotModified
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import http_date
@@ -60,6 +61,9 @@ def needs_build(view):
 @viewer_access
 @needs_build
 def index(request):
+    """OHIF's own study list, when the admin offers it; otherwise the archive's worklist."""
+    if not ViewerSettings.load().show_study_list:
+        return redirect("worklist:study_list")
     return _index(request)
 
 
@@ -109,7 +113,7 @@ def asset(request, path):
 
 def _index(request):
     build_dir = Path(settings.OHIF_BUILD_DIR)
-    body = assets.index_html(build_dir, viewer_prefix())
+    body = assets.index_html(build_dir, viewer_prefix(), reverse("worklist:study_list"))
     gzip_ok = _GZIP.search(request.headers.get("Accept-Encoding", "")) is not None
     return _finish(request, _body_response(body, assets.content_type("index.html"), gzip_ok), NEVER)
 

@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from archive.models import Instance
 from viewerconfig import links
-from viewerconfig.models import DataSource
+from viewerconfig.models import DataSource, ViewerSettings
 
 pytestmark = [
     pytest.mark.browser,
@@ -197,7 +197,12 @@ def test_ct_series_through_dicom_json(page, live_server, screenshot):
     assert not any("/frames/" in url for url in requests)
 
 
+def offer_ohif_list():
+    ViewerSettings.objects.update_or_create(pk=1, defaults={"show_study_list": True})
+
+
 def test_study_list_shows_the_archive(page, live_server, screenshot):
+    offer_ohif_list()
     ingest(ct_blocks_series(3, patient_name="Listed^Lisa", description="First listed"))
     ingest([rgb_image(patient_name="Listed^Leo", description="Second listed")])
     open_viewer(page, live_server, links.study_list_url())
@@ -250,6 +255,7 @@ def test_upload_button_stores_through_stow(page, live_server, screenshot, tmp_pa
     ds = mr_slice(patient_name="Uploaded^Una")
     path = tmp_path / "upload.dcm"
     path.write_bytes(to_bytes(ds))
+    offer_ohif_list()
     open_viewer(page, live_server, links.study_list_url())
     page.get_by_text("Upload").first.click()
     page.locator("input[type=file]:not([webkitdirectory])").set_input_files(str(path))

@@ -135,6 +135,7 @@ def viewer_form(**overrides) -> dict:
     data = {
         "router_basename": "",
         "show_study_list": "on",
+        "show_error_details": "dev",
         "modes": "[]",
         "extensions": "[]",
         "investigational_use_dialog": "never",
@@ -173,9 +174,30 @@ def test_invalid_viewer_settings_are_refused(admin_client, overrides, field, tex
 def test_viewer_settings_change_the_served_config(admin_client):
     settings = ViewerSettings.load()
     url = f"/admin/viewerconfig/viewersettings/{settings.pk}/change/"
-    overrides = {"show_study_list": None, "advanced": '{"maxNumberOfWebWorkers": 1}'}
+    overrides = {
+        "show_tour": "on",
+        "show_error_details": "always",
+        "advanced": '{"maxNumberOfWebWorkers": 1}',
+    }
     response = admin_client.post(url, viewer_form(**overrides))
     assert response.status_code == 302
     config = admin_client.get("/ohif/app-config.js").content.decode()
-    assert '"showStudyList": false' in config
+    assert '"showErrorDetails": "always"' in config
+    assert "ohif.tours" not in config
     assert '"maxNumberOfWebWorkers": 1' in config
+
+
+def test_the_viewer_switches_default_to_what_clinicians_should_see(admin_client):
+    """No tour over the first image, no stack traces, the back arrow shown (it leads to the
+    worklist), OHIF's own list not offered."""
+    config = admin_client.get("/ohif/app-config.js").content.decode()
+    assert '"showErrorDetails": "dev"' in config
+    assert '"ohif.tours": {\n      "$set": []' in config
+    assert '"showStudyList": true' in config
+    response = admin_client.get("/ohif/")
+    assert response.status_code == 302 and response["Location"] == "/"
+
+
+def test_query_limit_help_says_what_the_limit_hides(admin_client):
+    page = admin_client.get("/admin/viewerconfig/datasource/add/").content.decode()
+    assert "Studies past the limit do not appear in OHIF's list at all" in page

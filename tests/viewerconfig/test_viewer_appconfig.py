@@ -131,7 +131,7 @@ def test_dicom_json_source_and_viewer_settings():
         },
     }
     assert config["routerBasename"] == "/viewer-root"
-    assert config["showStudyList"] is False
+    assert config["showStudyList"] is True  # the back arrow, which leads to the worklist
     assert config["modes"] == ["@ohif/mode-test"]
     assert config["investigationalUseDialog"] == {"option": "configure", "days": 3}
     assert config["oidc"][0]["authority"] == "https://idp.test/realms/x"

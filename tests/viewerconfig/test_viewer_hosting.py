@@ -9,6 +9,8 @@ import pytest
 from django.conf import settings
 from django.urls import set_script_prefix
 
+from viewerconfig.models import ViewerSettings
+
 pytestmark = pytest.mark.django_db
 
 BUILD = Path(settings.OHIF_BUILD_DIR)
@@ -26,7 +28,7 @@ def body(response) -> bytes:
 
 
 def test_index_is_rewritten_for_the_prefix(admin_client):
-    response = admin_client.get("/ohif/")
+    response = admin_client.get("/ohif/viewer")
     html = body(response).decode()
     assert response.status_code == 200
     assert response["Content-Type"] == "text/html; charset=utf-8"
@@ -38,6 +40,18 @@ def test_index_is_rewritten_for_the_prefix(admin_client):
     assert 'window.PUBLIC_URL="/"' not in html
     assert "init-service-worker" not in html
     assert not re.search(r'(href|src)="/(?!ohif/)', html)
+    # The manifest is fetched with the session cookie (no 401 in the console), and the way
+    # back from the viewer leads to the worklist.
+    assert '<link rel="manifest" crossorigin="use-credentials" href="/ohif/manifest.json">' in html
+    assert '})("/", "/ohif/");' in html
+
+
+def test_ohif_own_list_is_offered_only_when_the_admin_switches_it_on(admin_client):
+    assert admin_client.get("/ohif/")["Location"] == "/"
+    ViewerSettings.objects.update_or_create(pk=1, defaults={"show_study_list": True})
+    response = admin_client.get("/ohif/")
+    assert response.status_code == 200
+    assert b'window.PUBLIC_URL="/ohif/"' in body(response)
 
 
 @pytest.mark.parametrize(
@@ -142,12 +156,12 @@ def test_sub_path_behind_a_proxy(admin_client, sub_path):
 
 def test_cross_origin_isolation_is_a_setting(admin_client, settings):
     settings.OHIF_CROSS_ORIGIN_ISOLATION = True
-    response = admin_client.get("/ohif/")
+    response = admin_client.get("/ohif/viewer")
     assert response["Cross-Origin-Opener-Policy"] == "same-origin"
     assert response["Cross-Origin-Embedder-Policy"] == "require-corp"
     assert response["Cross-Origin-Resource-Policy"] == "same-origin"
     settings.OHIF_CROSS_ORIGIN_ISOLATION = False
-    response = admin_client.get("/ohif/")
+    response = admin_client.get("/ohif/viewer")
     assert "Cross-Origin-Embedder-Policy" not in response
     assert "Cross-Origin-Resource-Policy" not in response
 
