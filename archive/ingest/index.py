@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from .. import storage
 from ..models import INSTANCE_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Instance, Series, Study
@@ -32,7 +33,7 @@ def index_study(batch: list[Parsed]) -> list[IngestResult]:
         try:
             with transaction.atomic():
                 work = _Work(batch)
-                work.write_rows()
+                work.write_rows(careful=attempt > 0)
                 if work.to_place:
                     placement = place.place(work.to_place)
             return work.results
@@ -67,7 +68,7 @@ class _Work:
             return result  # nothing of it was to be written: its result stands
         return IngestResult(Status.REJECTED, reason, code, **self.batch[i].uids())
 
-    def write_rows(self) -> None:
+    def write_rows(self, careful: bool = False) -> None:
         first = self.batch[0]
         if any(p.study_instance_uid != first.study_instance_uid for p in self.batch):
             raise ValueError("index_study takes the files of one study")
@@ -79,6 +80,10 @@ class _Work:
             .filter(study_instance_uid=first.study_instance_uid)
             .first()
         )
+        sops = [p.sop_instance_uid for p in self.batch]
+        if study is None and not careful and len(set(sops)) == len(sops):
+            self._write_new_study()
+            return
         if study is None:
             study = Study.objects.create(
                 **_pick(first.attrs, STUDY_FIELDS), patient_name_key=first.attrs["patient_name_key"]
@@ -91,9 +96,9 @@ class _Work:
             )
         }
         existing = set(
-            Instance.objects.filter(
-                sop_instance_uid__in=[p.sop_instance_uid for p in self.batch]
-            ).values_list("sop_instance_uid", flat=True)
+            Instance.objects.filter(sop_instance_uid__in=sops).values_list(
+                "sop_instance_uid", flat=True
+            )
         )
         new_series, fresh, later = [], [], []
         for i, parsed in enumerate(self.batch):
@@ -115,21 +120,62 @@ class _Work:
                 existing.add(parsed.sop_instance_uid)
                 fresh.append((i, row))
         self._insert(fresh)
+        generation = study.generation  # exact: the row is locked (SQLite: IMMEDIATE)
         if fresh or new_series:
-            _count_new_instances(study, Counter(row.pk for _, row in fresh), new_series)
-        # After the counts above: a replacement recounts the study from its rows.
+            # Counts and generation in one statement; before the replacements below, which
+            # recount the study from its rows.
+            changes = _new_counts(study, Counter(row.pk for _, row in fresh), new_series)
+            if fresh:
+                changes["generation"] = F("generation") + 1
+                generation += 1
+            Study.objects.filter(pk=study.pk).update(**changes, updated_at=timezone.now())
         moved_from: set[int] = set()
-        changed = bool(fresh)
+        replaced = False
         for i, row in later:
-            changed |= self._settle(i, row, moved_from)
-        if changed:
+            replaced |= self._settle(i, row, moved_from)
+        if replaced:
             generation = Study.objects.filter(pk=study.pk).bump_generation()
-            self.results = [
-                _with(r, generation=generation) if r is not None and r.changed else r
-                for r in self.results
-            ]
             for pk in moved_from:
                 Study.objects.filter(pk=pk).bump_generation()
+        self._stamp(generation)
+
+    def _write_new_study(self) -> None:
+        """A study the archive does not hold yet, in the fewest statements: the study and its
+        series are inserted with their counts, the instances in one insert. Should another
+        study hold one of its series or instances, an insert fails and the next attempt
+        takes the careful way, which reports them."""
+        first = self.batch[0]
+        per_series = Counter(p.series_instance_uid for p in self.batch)
+        firsts = {}
+        for parsed in self.batch:
+            firsts.setdefault(parsed.series_instance_uid, parsed)
+        modalities = sorted({p.attrs["modality"] for p in firsts.values() if p.attrs["modality"]})
+        self.study = Study.objects.create(
+            **_pick(first.attrs, STUDY_FIELDS),
+            patient_name_key=first.attrs["patient_name_key"],
+            modalities_in_study="\\".join(modalities),
+            number_of_study_related_series=len(per_series),
+            number_of_study_related_instances=len(self.batch),
+            generation=1,
+        )
+        created = Series.objects.bulk_create(
+            Series(
+                study=self.study,
+                number_of_series_related_instances=per_series[uid],
+                **_pick(parsed.attrs, SERIES_FIELDS),
+            )
+            for uid, parsed in firsts.items()
+        )
+        series = {row.series_instance_uid: row for row in created}
+        self._insert([(i, series[p.series_instance_uid]) for i, p in enumerate(self.batch)])
+        self._stamp(1)
+
+    def _stamp(self, generation: int) -> None:
+        """The study's generation after this change, on the results that changed it."""
+        self.results = [
+            _with(r, generation=generation) if r is not None and r.changed else r
+            for r in self.results
+        ]
 
     def _insert(self, fresh: list[tuple[int, Series]]) -> None:
         paths = [_relpath(self.batch[i].attrs) for i, _ in fresh]
@@ -201,10 +247,11 @@ def _with(result: IngestResult, **changes) -> IngestResult:
     return replace(result, **changes)
 
 
-def _count_new_instances(study: Study, per_series: Counter, new_series: list[Series]) -> None:
+def _new_counts(study: Study, per_series: Counter, new_series: list[Series]) -> dict:
     """Keep the derived counts exact with increments on the locked study row, instead of
-    recounting a study that may hold thousands of instances. ``per_series``: new instances
-    by series primary key; ``new_series``: the series created for them."""
+    recounting a study that may hold thousands of instances: the series' counts are updated
+    here, the study's changes returned. ``per_series``: new instances by series primary key;
+    ``new_series``: the series created for them."""
     for series_pk, count in per_series.items():
         Series.objects.filter(pk=series_pk).update(
             number_of_series_related_instances=F("number_of_series_related_instances") + count
@@ -221,7 +268,7 @@ def _count_new_instances(study: Study, per_series: Counter, new_series: list[Ser
         added = modalities | {row.modality for row in new_series if row.modality}
         if added != modalities:
             changes["modalities_in_study"] = "\\".join(sorted(added))
-    Study.objects.filter(pk=study.pk).update(**changes)
+    return changes
 
 
 def _relpath(attrs: dict, replacing: str | None = None) -> str:
