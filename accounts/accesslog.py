@@ -1,98 +1,109 @@
-"""The access log: which URL names are which action, and writing one AccessEvent.
+"""The access log: one call where a study is searched, viewed, downloaded, stored, deleted or
+shared, naming the action; this module adds who, from where, through which door and whose
+study it was (patient ID and name as they are at that moment, so a row still says whose study
+it was after the study is deleted).
 
-Other apps need not call anything: AccessLogMiddleware looks at the resolved URL name and the
-method of every request and finds the action in RULES. A viewer fetching hundreds of frames
-makes one row per user, action and study every ACCESS_LOG_REPEAT_SECONDS, not hundreds.
+Nothing is inferred from URLs or read back from responses. Code that knows no request (the
+deletion core, the ingest pipeline) still records under the request being served, which
+``AccessLogMiddleware`` makes current. Identical repeats (same user, action, study, door and
+search) within ``ACCESS_LOG_REPEAT_SECONDS`` make one row: a viewer loading hundreds of frames
+is one view. Refusals (401/403) are recorded by the middleware as ``refused`` with the path.
 """
 
-import fnmatch
+import contextvars
 import hashlib
-import re
 import time
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import signals
 from django.core.cache import cache
 from django.dispatch import receiver
-from django.utils.module_loading import import_string
 
 from .models import AccessEvent
 
 A = AccessEvent.Action
-SAFE = ("GET", "HEAD")
-
-# (URL name pattern, methods, action): the first match wins; an action of None means "not
-# logged". Names are PS3.18 transaction names (search_for_series, retrieve_series_metadata,
-# retrieve_instance_frames...) or the shared DICOMweb routes "studies", "study" and "series".
-RULES = [
-    ("admin:*_delete", ("POST",), A.DELETE),
-    ("admin:*", (), None),
-    ("viewerconfig:asset", (), None),
-    ("viewerconfig:app_config_js", (), None),
-    ("*", ("DELETE",), A.DELETE),
-    ("*delete*", ("POST",), A.DELETE),
-    ("*reject*", ("POST",), A.DELETE),
-    ("studies", ("POST",), A.STORE),
-    ("study", ("POST",), A.STORE),
-    ("*store*", ("POST",), A.STORE),
-    ("*upload*", ("POST",), A.STORE),
-    ("studies", SAFE, A.SEARCH),
-    ("search_for_*", SAFE, A.SEARCH),
-    ("*download*", SAFE, A.DOWNLOAD),
-    ("worklist:*", SAFE, A.SEARCH),
-    ("*metadata*", SAFE, A.VIEW),
-    ("*frames*", SAFE, A.VIEW),
-    ("*rendered*", SAFE, A.VIEW),
-    ("*thumbnail*", SAFE, A.VIEW),
-    ("*bulk*", SAFE, A.VIEW),
-    ("*ohif*", SAFE, A.VIEW),
-    ("viewerconfig:*", SAFE, A.VIEW),
-    ("wado", SAFE, A.VIEW),
-    ("study", SAFE, A.DOWNLOAD),
-    ("series", SAFE, A.DOWNLOAD),
-    ("retrieve_*", SAFE, A.DOWNLOAD),
-]
-# URL name -> function reading the signed token in its URL into a grant (.user, .study_uids).
-SIGNED_LINKS = {"ohif_dicom_json": "archive.signing.read_token"}
-STUDY_PARAMS = ("StudyInstanceUID", "studyUID", "0020000D", "study", "StudyInstanceUIDs")
-STUDY_IN_BODY = re.compile(rb"/studies/([0-9.]{3,64})")
+Door = AccessEvent.Door
+# The request being served, for code that records without being handed one.
+current_request: contextvars.ContextVar = contextvars.ContextVar("access_log_request", default=None)
+# Actions a viewer or script repeats (each frame, each refresh of a list): collapsed.
+REPEATED = (A.SEARCH, A.VIEW, A.DOWNLOAD, A.REFUSED)
 
 
-def action_for(url_name: str, method: str) -> str | None:
-    for pattern, methods, action in RULES:
-        if fnmatch.fnmatchcase(url_name, pattern) and (not methods or method in methods):
-            return action
-    return None
+def record(
+    action: str,
+    studies: Iterable = (),
+    *,
+    request=None,
+    door: str | None = None,
+    query: str = "",
+    count: int | None = None,
+    status: int | None = None,
+    user=None,
+    username: str = "",
+    ip: str | None = None,
+) -> None:
+    """One row per study (``Study`` rows or Study Instance UIDs; none for a search over all
+    studies). ``request`` defaults to the one being served; without any (a DICOM association,
+    a command), pass ``door``, ``username`` and ``ip``."""
+    if not settings.ACCESS_LOG:
+        return
+    request = request if request is not None else current_request.get()
+    user = user if user is not None else getattr(request, "user", None)
+    known = user is not None and getattr(user, "is_authenticated", False)
+    who = user.get_username() if known else username[:150]
+    door = door or door_of(request)
+    ip = ip or (client_ip(request) if request is not None else None)
+    for study in list(studies) or [None]:
+        uid = study if isinstance(study, str) or study is None else study.study_instance_uid
+        uid = (uid or "")[:64]
+        if action in REPEATED and _repeated(who or ip, action, uid, door, query):
+            continue
+        patient_id, patient_name = _patient(study)
+        AccessEvent.objects.create(
+            user=user if known else None,
+            username=who,
+            action=action,
+            door=door,
+            study_instance_uid=uid,
+            patient_id=patient_id,
+            patient_name=patient_name,
+            query=query[:500],
+            result_count=count,
+            status_code=status,
+            ip=ip,
+            method=(getattr(request, "method", "") or "")[:10],
+            path=getattr(request, "path", "")[:500],
+            user_agent=request.headers.get("User-Agent", "")[:300] if request else "",
+            authenticated_by=(
+                getattr(request, "auth_method", "") or ("session" if known and request else "")
+            ),
+        )
 
 
-def studies_of(request, response, action) -> list[str]:
-    """Study UIDs from the URL, the query, or (for STOW, whose URL may name none) the
-    RetrieveURLs of the Store Instances Response."""
-    kwargs = request.resolver_match.kwargs
-    for name, value in kwargs.items():
-        if "study" in name.lower() and isinstance(value, str):
-            return [value]
-    for name in STUDY_PARAMS:
-        if value := request.GET.get(name):
-            return [uid for uid in value.replace("\\", ",").split(",") if uid][:20]
-    if action == A.STORE and not response.streaming:
-        found = STUDY_IN_BODY.findall(response.content[:1_000_000])
-        return sorted({uid.decode() for uid in found})
-    return []
+def door_of(request) -> str:
+    """How the request came in: a share link, the DICOMweb API (WADO-URI included), or the
+    web pages."""
+    if request is None:
+        return ""
+    if getattr(request, "share_link", None) is not None:
+        return Door.SHARE
+    if request.path_info.startswith(("/dicom-web/", "/wado")):
+        return Door.DICOMWEB
+    return Door.WEB
 
 
-def signed_link_grant(match):
-    """(user, study UIDs) of a signed link in the URL: such a request has no request.user,
-    the link names who asked for it (archive/signing.py)."""
-    reader = SIGNED_LINKS.get(match.view_name)
-    token = match.kwargs.get("token")
-    if reader is None or not token:
-        return None
-    try:
-        grant = import_string(reader)(token)
-    except Exception:  # noqa: BLE001 - a bad link was refused by its view; log it anonymous
-        return None
-    return grant.user, grant.study_uids
+def _patient(study) -> tuple[str, str]:
+    from archive.models import Study  # the archive app records too; no import cycle
+
+    if not study:
+        return "", ""
+    if isinstance(study, str):
+        row = Study.objects.filter(study_instance_uid=study).values_list(
+            "patient_id", "patient_name"
+        )
+        return row.first() or ("", "")
+    return study.patient_id or "", study.patient_name or ""
 
 
 def client_ip(request) -> str | None:
@@ -109,67 +120,36 @@ _recent: dict[str, float] = {}
 _RECENT_MAX = 10_000
 
 
-def _seen_here(key: str) -> bool:
+def _repeated(*what) -> bool:
+    seen = "|".join(str(part) for part in what)
+    key = "accounts:seen:" + hashlib.sha256(seen.encode()).hexdigest()
     now = time.monotonic()
     if _recent.get(key, 0) > now:
         return True
     if len(_recent) >= _RECENT_MAX:
         _recent.clear()
     _recent[key] = now + settings.ACCESS_LOG_REPEAT_SECONDS
-    return False
+    return not cache.add(key, 1, settings.ACCESS_LOG_REPEAT_SECONDS)
 
 
-def record(request, action, *, study="", status=None, user=None, username=""):
-    user = user if user is not None else getattr(request, "user", None)
-    known = user is not None and user.is_authenticated
-    who = user.username if known else username[:150]
-    query = request.META.get("QUERY_STRING", "")[:500] if action == A.SEARCH else ""
-    if action in (A.SEARCH, A.VIEW, A.DOWNLOAD):
-        seen = f"{who or client_ip(request)}|{action}|{study}|{query}|{status}"
-        key = "accounts:seen:" + hashlib.sha256(seen.encode()).hexdigest()
-        if _seen_here(key) or not cache.add(key, 1, settings.ACCESS_LOG_REPEAT_SECONDS):
-            return
-    AccessEvent.objects.create(
-        user=user if known else None,
-        username=who,
-        action=action,
-        study_instance_uid=study[:64],
-        method=(request.method or "")[:10],
-        path=request.path[:500],
-        query=query,
-        status_code=status,
-        ip=client_ip(request),
-        user_agent=request.headers.get("User-Agent", "")[:300],
-        authenticated_by=getattr(request, "auth_method", "") or ("session" if known else ""),
-    )
-
-
-def record_response(request, response) -> None:
-    match = request.resolver_match
-    if not settings.ACCESS_LOG or match is None or not match.view_name:
-        return
-    action = action_for(match.view_name, request.method)
-    if action is None:
-        return
-    user, studies = signed_link_grant(match) or (None, None)
-    studies = studies or studies_of(request, response, action)
-    for study in studies or [""]:
-        record(request, action, study=study, status=response.status_code, user=user)
+def search_terms(request) -> str:
+    """The filters of a search, as the client sent them."""
+    return request.META.get("QUERY_STRING", "")[:500]
 
 
 @receiver(signals.user_logged_in)
 def _logged_in(sender, request, user, **kwargs):
-    if request is not None and settings.ACCESS_LOG:
-        record(request, A.LOGIN, user=user)
+    if request is not None:
+        record(A.LOGIN, request=request, user=user)
 
 
 @receiver(signals.user_logged_out)
 def _logged_out(sender, request, user, **kwargs):
-    if request is not None and user is not None and settings.ACCESS_LOG:
-        record(request, A.LOGOUT, user=user)
+    if request is not None and user is not None:
+        record(A.LOGOUT, request=request, user=user)
 
 
 @receiver(signals.user_login_failed)
 def _login_failed(sender, credentials, request=None, **kwargs):
-    if request is not None and settings.ACCESS_LOG:
-        record(request, A.LOGIN_FAILED, username=str(credentials.get("username", "")))
+    if request is not None:
+        record(A.LOGIN_FAILED, request=request, username=str(credentials.get("username", "")))

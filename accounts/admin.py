@@ -102,29 +102,42 @@ class _Echo:
 
 @admin.register(AccessEvent)
 class AccessEventAdmin(admin.ModelAdmin):
+    """Read-only: filter by user, action, door and date, search by patient, study or user,
+    export what is selected (or every match, with "select all") as CSV."""
+
     list_display = (
         "at",
         "username",
         "action",
+        "door",
+        "patient_id",
+        "patient_name",
         "study_instance_uid",
-        "status_code",
         "ip",
-        "authenticated_by",
-        "path",
     )
-    list_filter = ("action", "at", "authenticated_by")
-    search_fields = ("username", "study_instance_uid", "ip", "path")
+    list_filter = (
+        "action",
+        "door",
+        "at",
+        ("user", admin.RelatedOnlyFieldListFilter),
+        "authenticated_by",
+    )
+    search_fields = ("username", "patient_id", "patient_name", "study_instance_uid", "ip")
     date_hierarchy = "at"
     actions = ("export_csv",)
     COLUMNS = (
         "at",
         "username",
         "action",
+        "door",
         "study_instance_uid",
+        "patient_id",
+        "patient_name",
+        "query",
+        "result_count",
+        "status_code",
         "method",
         "path",
-        "query",
-        "status_code",
         "ip",
         "user_agent",
         "authenticated_by",
@@ -137,7 +150,13 @@ class AccessEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
-        return False  # an audit trail is not edited from the web
+        return False  # an audit trail is not edited from the web; see purge_access_log
+
+    def get_actions(self, request):
+        # Django offers "delete selected" to whoever may delete; nobody may, but be explicit.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     @admin.action(description="Export the selected events as CSV")
     def export_csv(self, request, queryset):

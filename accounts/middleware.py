@@ -74,12 +74,18 @@ class SecurityHeadersMiddleware:
 
 
 class AccessLogMiddleware:
-    """One AccessEvent for each search, view, download, store or delete of a study."""
+    """Makes the request current for the access log (code that records without being handed
+    the request), and records refusals: actions are recorded where they are performed."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
-        accesslog.record_response(request, response)
+        token = accesslog.current_request.set(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            accesslog.current_request.reset(token)
+        if response.status_code in (401, 403) and not request.path_info.startswith("/static/"):
+            accesslog.record(accesslog.A.REFUSED, request=request, status=response.status_code)
         return response

@@ -96,17 +96,26 @@ class OidcIdentity(models.Model):
 
 
 class AccessEvent(models.Model):
-    """One line of the access log: who did what to which study, when and from where."""
+    """One line of the access log: who did what to which patient's study, when, from where and
+    through which door (accounts.accesslog writes it)."""
 
     class Action(models.TextChoices):
-        SEARCH = "search"
-        VIEW = "view"
-        DOWNLOAD = "download"
+        SEARCH = "search"  # a list of studies, series or instances; query and result count
+        VIEW = "view"  # images or metadata opened (never a thumbnail in a list)
+        DOWNLOAD = "download"  # a whole study or series taken away (zip, WADO-RS retrieve)
         STORE = "store"
         DELETE = "delete"
+        SHARE = "share"  # a share link made or revoked (query says which)
+        REFUSED = "refused"  # 401 or 403
         LOGIN = "login"
         LOGIN_FAILED = "login failed"
         LOGOUT = "logout"
+
+    class Door(models.TextChoices):
+        WEB = "web"
+        DICOMWEB = "dicomweb", "DICOMweb"
+        DIMSE = "dimse", "DICOM network"
+        SHARE = "share link", "Share link"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -114,7 +123,12 @@ class AccessEvent(models.Model):
     )
     username = models.CharField(max_length=150, blank=True, db_index=True)
     action = models.CharField(max_length=20, choices=Action.choices, db_index=True)
+    door = models.CharField(max_length=20, choices=Door.choices, blank=True, db_index=True)
     study_instance_uid = models.CharField(max_length=64, blank=True, db_index=True)
+    # As they were when the row was written: the study may change or be deleted later.
+    patient_id = models.CharField("patient ID", max_length=64, blank=True, db_index=True)
+    patient_name = models.CharField(max_length=324, blank=True)
+    result_count = models.PositiveIntegerField(null=True, blank=True)
     method = models.CharField(max_length=10, blank=True)
     path = models.CharField(max_length=500, blank=True)
     query = models.CharField(max_length=500, blank=True)

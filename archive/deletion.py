@@ -1,4 +1,5 @@
-"""Deleting a study or a series: rows, files and caches go together. Knows nothing of HTTP.
+"""Deleting a study or a series: rows, files and caches go together, and the access log
+records it whichever door asked (admin, worklist, DICOMweb). Knows nothing of HTTP.
 
 Rows go in one transaction, with the study row locked as ingest locks it, so counts and the
 generation cannot interleave with an upload into the same study. Files go only after the
@@ -10,6 +11,8 @@ document dropped and a rebuild queued.
 from dataclasses import dataclass
 
 from django.db import transaction
+
+from accounts import accesslog
 
 from . import renditions, storage, tasks
 from .models import Instance, Rendition, Series, Study
@@ -38,6 +41,7 @@ def delete_study(study: Study) -> Deleted:
         paths = list(instances.values_list("file_path", flat=True))
         result = Deleted(1, locked.series_set.count(), len(paths))
         _delete_renditions(instances)
+        accesslog.record(accesslog.A.DELETE, [locked])  # patient read before the row goes
         # Instances first, in one statement, so the cascade does not collect them one by one.
         instances.delete()
         locked.delete()
@@ -57,6 +61,9 @@ def delete_series(series: Series) -> Deleted:
         instances = Instance.objects.filter(series=locked)
         paths = list(instances.values_list("file_path", flat=True))
         _delete_renditions(instances)
+        accesslog.record(
+            accesslog.A.DELETE, [study], query=f"SeriesInstanceUID={locked.series_instance_uid}"
+        )
         instances.delete()
         locked.delete()
         study.refresh_counts()

@@ -381,8 +381,13 @@ CORS_ALLOWED_ORIGINS = envlist("CORS_ALLOWED_ORIGINS")
 CORS_ALLOW_CREDENTIALS = envbool("CORS_ALLOW_CREDENTIALS", False)
 CORS_EXPOSE_HEADERS = ["Content-Type", "Content-Length", "Content-Location", "Location"]
 ACCESS_LOG = envbool("ACCESS_LOG", True)
-# One row per user, action and study in this many seconds (a viewer fetches hundreds of frames).
-ACCESS_LOG_REPEAT_SECONDS = envint("ACCESS_LOG_REPEAT_SECONDS", 300)
+# Identical repeats (same user, action, study, door, search) within this many seconds make one
+# row: a viewer fetches hundreds of frames of a study it opened once.
+ACCESS_LOG_REPEAT_SECONDS = envint("ACCESS_LOG_REPEAT_SECONDS", 60)
+# Days the access log keeps rows; `manage.py purge_access_log` deletes older ones (0: keep all).
+ACCESS_LOG_RETENTION_DAYS = envint("ACCESS_LOG_RETENTION_DAYS", 0)
+if ACCESS_LOG_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("ACCESS_LOG_RETENTION_DAYS must be 0 (keep all) or more")
 
 # Who a user without a role should ask for one, shown on the 403 page (e.g. "the PACS team,
 # extension 4321"); empty: "an administrator of this site".

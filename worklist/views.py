@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import accesslog
 from accounts.roles import ADMIN, READER, UPLOADER, has_role, role_required
 from archive import deletion, storage
 from archive.ingest import OUT_OF_RESOURCES, Origin, failure_of
@@ -66,6 +67,7 @@ def study_states(request):
 def study_series(request, study_uid):
     study = _study_or_404(study_uid)
     series = study.series_set.order_by("series_number", "pk")
+    accesslog.record(accesslog.A.SEARCH, [study], query="series")
     return render(
         request,
         "worklist/_series.html",
@@ -77,6 +79,7 @@ def study_series(request, study_uid):
 @role_required(READER)
 def download_study(request, study_uid):
     study = _study_or_404(study_uid)
+    accesslog.record(accesslog.A.DOWNLOAD, [study])
     response = StreamingHttpResponse(
         zipstream.stream_study_zip(study), content_type="application/zip"
     )
@@ -140,6 +143,8 @@ def _list_context(request) -> dict:
     query = WorklistQuery.from_params(request.GET)
     today = timezone.localdate()
     page = paging.fetch_page(query, query.size or settings.WORKLIST_PAGE_SIZE, today)
+    # One search per list shown (its thumbnails are not logged: a list is not a view).
+    accesslog.record(accesslog.A.SEARCH, query=query.to_params(), count=len(page.studies))
     study_links = links.StudyLinks()
     for study in page.studies:
         study.links = study_links.for_study(study.study_instance_uid)
@@ -202,7 +207,7 @@ def _study_or_404(study_uid: str) -> Study:
 
 
 def _study_url(root: str, study_uid: str) -> str:
-    """Where the study is in DICOMweb (like STOW-RS's RetrieveURL; the access log reads it)."""
+    """Where the study is in DICOMweb (like STOW-RS's RetrieveURL)."""
     return f"{root}/studies/{study_uid}" if study_uid else ""
 
 

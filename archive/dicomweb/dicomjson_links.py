@@ -20,6 +20,7 @@ from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from accounts import accesslog
 from accounts.permissions import IsReader
 
 from .. import caches, signing
@@ -44,6 +45,7 @@ def ohif_dicom_json(request, token):
     studies = [found[uid] for uid in grant.study_uids if uid in found]
     if not studies:
         return _no_store(JsonResponse({"detail": "none of these studies is stored"}, status=404))
+    accesslog.record(accesslog.A.VIEW, studies, user=grant.user)
     roots = {
         caches.WADOURI_PLACEHOLDER: absolute(request, reverse("wado")),
         caches.BASE_PLACEHOLDER: dicomweb_base(request),

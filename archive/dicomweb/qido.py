@@ -10,6 +10,7 @@ from rest_framework.decorators import api_view, permission_classes, renderer_cla
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
+from accounts import accesslog
 from accounts.permissions import IsReader
 from archive.uids import is_valid_uid
 
@@ -41,6 +42,12 @@ def _search(request, level: Level, study: str | None = None, series: str | None 
     except QueryError as exc:
         raise ParseError(str(exc)) from None
     page = search(query)
+    accesslog.record(
+        accesslog.A.SEARCH,
+        [study] if study else (),
+        query=accesslog.search_terms(request),
+        count=len(page.rows),
+    )
     headers = {}
     if page.truncated:  # (also when a limit over QIDO_MAX_LIMIT was clamped and cut results)
         headers["Warning"] = WARNING.format(host=request.get_host())

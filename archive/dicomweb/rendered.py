@@ -14,6 +14,7 @@ from rest_framework.exceptions import NotAcceptable, NotFound, ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import accesslog
 from accounts.permissions import IsReader
 from archive import kinds, pixels
 from archive.models import Instance
@@ -37,6 +38,7 @@ class RetrieveRendered(RenderedView):
 
     def get(self, request, study, series, instance, frame_list=None):
         row = lookup.instance(study, series, instance)
+        accesslog.record(accesslog.A.VIEW, [study])
         if row.rows is None and frame_list is None:
             return wado.document_response(request, row)
         if row.rows is None:
@@ -63,7 +65,7 @@ class RetrieveThumbnail(RenderedView):
     """Thumbnail of a study, series or instance (PS3.18 §10.4.1.1.4), small and cached: the
     middle image, or for what has none (a film, a PDF, a report, a segmentation) an icon of its
     kind, which the standard allows in place of a rendering, so a list never shows a broken
-    image."""
+    image. Not logged: a list shows one per row, and a glance at a list is not a view."""
 
     def get(self, request, study, series=None, instance=None):
         if instance is not None:

@@ -21,6 +21,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import accesslog
 from accounts.permissions import IsReader
 from archive import bulkdata, caches, dicomjson, frames, pixels, renditions
 from archive.models import Instance
@@ -56,6 +57,8 @@ class RetrieveInstances(WadoView):
             rows = lookup.instances(study, series)
         else:
             rows = [lookup.instance(study, series, instance)]
+        # A study or series taken away whole is a download; one instance, a viewer reading.
+        accesslog.record(accesslog.A.DOWNLOAD if instance is None else accesslog.A.VIEW, [study])
         ranges = _accepted(request)
         single = instance is not None
         choices = []
@@ -100,6 +103,7 @@ class RetrieveMetadata(APIView):
 
     def get(self, request, study, series=None, instance=None):
         base = dicomweb_base(request)
+        accesslog.record(accesslog.A.VIEW, [study])  # (an unknown study: 404 before a row)
         if instance is not None:
             row = lookup.instance(study, series, instance)
             return Response(metadata_docs.instance_document(caches.instance_metadata(row), base))
@@ -129,6 +133,7 @@ class RetrieveFrames(WadoView):
 
     def get(self, request, study, series, instance, frame_list):
         row = lookup.instance(study, series, instance)
+        accesslog.record(accesslog.A.VIEW, [study])
         if row.rows is None:
             raise NotFound(f"instance {instance} has no pixel data")
         numbers = lookup.frame_numbers(frame_list, row.number_of_frames or 1)
@@ -147,6 +152,7 @@ class RetrieveBulkdata(WadoView):
 
     def get(self, request, study, series, instance, tag_path):
         row = lookup.instance(study, series, instance)
+        accesslog.record(accesslog.A.VIEW, [study])
         path = dicomjson.parse_bulk_path(tag_path)
         if path is None:
             raise ParseError(f"{tag_path[:80]!r} is not a tag path (GGGGEEEE[/item/GGGGEEEE])")

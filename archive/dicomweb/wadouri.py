@@ -11,6 +11,7 @@ header, which is ignored here as the parameters say what is wanted. ``contentTyp
 from django.http import HttpResponse
 from rest_framework.exceptions import NotAcceptable, ParseError
 
+from accounts import accesslog
 from archive import pixels
 
 from . import accept, lookup, rendered, wado
@@ -30,6 +31,7 @@ class RetrieveWadoUri(wado.WadoView):
         if missing:
             raise ParseError(f"missing parameter(s): {', '.join(missing)}")
         row = lookup.instance(params["studyUID"], params["seriesUID"], params["objectUID"])
+        accesslog.record(accesslog.A.VIEW, [params["studyUID"]])
         content_type = params.get("contentType", "image/jpeg").split(";")[0].strip().lower()
         frame = _frame(params.get("frame"), row)
         if content_type == accept.DICOM:
