@@ -81,6 +81,31 @@ def record(
         )
 
 
+def record_stored(sender, arrivals, results, **kwargs) -> None:
+    """``archive.ingest.instances_received``: one store row per door and study, whichever door
+    the files came through, with the number of instances received for it."""
+    counts: dict[tuple, int] = {}
+    for arrival, result in zip(arrivals, results, strict=True):
+        if result.ok and result.study_instance_uid:
+            key = (arrival.origin, result.study_instance_uid)
+            counts[key] = counts.get(key, 0) + 1
+    request = current_request.get()
+    for (origin, study), count in counts.items():
+        user = None
+        if request is None and origin.user_id is not None:
+            from django.contrib.auth import get_user_model
+
+            user = get_user_model().objects.filter(pk=origin.user_id).first()
+        record(
+            A.STORE,
+            [study],
+            door=origin.door or None,
+            count=count,
+            user=user,
+            username=origin.calling_ae,
+        )
+
+
 def door_of(request) -> str:
     """How the request came in: a share link, the DICOMweb API (WADO-URI included), or the
     web pages."""

@@ -7,4 +7,8 @@ class AccountsConfig(AppConfig):
 
     def ready(self):
         # Connect their signal receivers: login/logout records, user cache invalidation.
-        from . import accesslog, usercache  # noqa: F401
+        from archive.ingest import instances_received
+
+        from . import accesslog, usercache  # noqa: F401 - usercache connects its receivers
+
+        instances_received.connect(accesslog.record_stored, dispatch_uid="access log")

@@ -116,6 +116,7 @@ class AccessEvent(models.Model):
         DICOMWEB = "dicomweb", "DICOMweb"
         DIMSE = "dimse", "DICOM network"
         SHARE = "share link", "Share link"
+        IMPORT = "import", "import_dicom command"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -10,13 +10,12 @@ from datetime import timedelta
 
 import pytest
 from access_helpers import logged_in, stored, stow, user_with_role  # noqa: F401 - fixtures
-from dicom_data import ct_slice, to_bytes
+from dicom_data import ct_slice, receive_one, to_bytes
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
 from accounts.models import AccessEvent
-from archive import intake
 
 pytestmark = pytest.mark.django_db
 WHERE = {"REMOTE_ADDR": "10.1.2.3", "HTTP_USER_AGENT": "RadiologyStation/1.0"}
@@ -32,7 +31,7 @@ def events(action):
 
 def store(seed, name="Doe^Jane", pid="PID-1"):
     ds = ct_slice(rows=64, columns=64, seed=seed, patient_name=name, patient_id=pid)
-    assert intake.receive_stream(io.BytesIO(to_bytes(ds))).ok
+    assert receive_one(ds).ok
     return ds
 
 
@@ -91,31 +90,40 @@ def test_a_deleted_studys_rows_still_name_its_patient(django_user_model, admin_u
 
     rows = AccessEvent.objects.filter(study_instance_uid=study).order_by("pk")
     assert [(e.action, e.username) for e in rows] == [
+        ("store", ""),  # received by the test, through no door
         ("view", "rita"),
         ("download", "rita"),
         ("delete", "admin"),
     ]
     assert {(e.patient_id, e.patient_name) for e in rows} == {("PID-GONE", "Gone^Gordon")}
-    assert rows[1].door == "web"
+    assert rows[2].door == "web"
 
 
-def test_store_and_delete_through_each_door(django_user_model, admin_user):
+def test_store_and_delete_through_each_door(django_user_model, admin_user, tmp_path):
     uploader = user_client(django_user_model, "uma", "uploader")
-    ds = ct_slice(rows=64, columns=64, seed=32, patient_id="PID-UP")
+    uploaded = ct_slice(rows=64, columns=64, seed=32, patient_id="PID-UP")
+    stowed = ct_slice(rows=64, columns=64, seed=33, patient_id="PID-STOW")
+    imported = ct_slice(rows=64, columns=64, seed=34, patient_id="PID-IMP")
+    (tmp_path / "one.dcm").write_bytes(to_bytes(imported))
 
     uploader.post(
-        "/upload/", data=to_bytes(ds), content_type="application/dicom", HTTP_X_FILE_NAME="a.dcm"
+        "/upload/",
+        data=to_bytes(uploaded),
+        content_type="application/dicom",
+        HTTP_X_FILE_NAME="a.dcm",
     )
-    logged_in(admin_user, **WHERE).delete(f"/dicom-web/studies/{ds.StudyInstanceUID}")
+    stow(uploader, stowed, HTTP_SEC_FETCH_SITE="same-origin")
+    call_command("import_dicom", str(tmp_path), stdout=io.StringIO())
+    logged_in(admin_user, **WHERE).delete(f"/dicom-web/studies/{uploaded.StudyInstanceUID}")
 
-    (stored_event,) = events("store")
+    stores = [(e.username, e.door, e.patient_id, e.result_count) for e in events("store")]
+    assert stores == [
+        ("uma", "web", "PID-UP", 1),
+        ("uma", "dicomweb", "PID-STOW", 1),
+        ("", "import", "PID-IMP", 1),
+    ]
+    assert events("store")[1].study_instance_uid == stowed.StudyInstanceUID
     (delete,) = events("delete")
-    assert (stored_event.username, stored_event.study_instance_uid) == ("uma", ds.StudyInstanceUID)
-    assert (stored_event.door, stored_event.patient_id, stored_event.query) == (
-        "web",
-        "PID-UP",
-        "a.dcm",
-    )
     assert (delete.username, delete.door, delete.patient_id) == ("admin", "dicomweb", "PID-UP")
 
 
@@ -183,7 +191,7 @@ def test_nobody_edits_or_deletes_rows_from_the_admin(admin_client, django_user_m
     assert AccessEvent.objects.get(action="view").username == "rita"
 
 
-def test_purge_deletes_only_rows_past_the_retention(settings, stored):
+def test_purge_deletes_only_rows_past_the_retention(settings):
     settings.ACCESS_LOG_RETENTION_DAYS = 30
     old = AccessEvent.objects.create(action="view", at=timezone.now() - timedelta(days=31))
     recent = AccessEvent.objects.create(action="view", at=timezone.now() - timedelta(days=29))
