@@ -42,10 +42,12 @@ def record(
     user=None,
     username: str = "",
     ip: str | None = None,
+    **where: str,
 ) -> None:
     """One row per study (``Study`` rows or Study Instance UIDs; none for a search over all
     studies). ``request`` defaults to the one being served; without any (a DICOM association,
-    a command), pass ``door``, ``username`` and ``ip``."""
+    a command), pass ``door``, ``username``, ``ip`` and, in ``where``, any of ``method``,
+    ``path``, ``user_agent`` and ``authenticated_by``."""
     if not settings.ACCESS_LOG:
         return
     request = request if request is not None else current_request.get()
@@ -72,12 +74,15 @@ def record(
             result_count=count,
             status_code=status,
             ip=ip,
-            method=(getattr(request, "method", "") or "")[:10],
-            path=getattr(request, "path", "")[:500],
-            user_agent=request.headers.get("User-Agent", "")[:300] if request else "",
-            authenticated_by=(
-                getattr(request, "auth_method", "") or ("session" if known and request else "")
-            ),
+            method=where.get("method", getattr(request, "method", "") or "")[:10],
+            path=where.get("path", getattr(request, "path", ""))[:500],
+            user_agent=where.get(
+                "user_agent", request.headers.get("User-Agent", "") if request else ""
+            )[:300],
+            authenticated_by=where.get(
+                "authenticated_by",
+                getattr(request, "auth_method", "") or ("session" if known and request else ""),
+            )[:20],
         )
 
 
@@ -86,6 +91,8 @@ def record_stored(sender, arrivals, results, **kwargs) -> None:
     the files came through, with the number of instances received for it."""
     counts: dict[tuple, int] = {}
     for arrival, result in zip(arrivals, results, strict=True):
+        if arrival.origin.door == Door.DIMSE:
+            continue  # the DICOM listener records each association's stores (dicomnet.audit)
         if result.ok and result.study_instance_uid:
             key = (arrival.origin, result.study_instance_uid)
             counts[key] = counts.get(key, 0) + 1
