@@ -30,28 +30,32 @@ class StudyQuerySet(models.QuerySet):
 
     def in_cache_state(self, state: str) -> "StudyQuerySet":
         """Studies whose ``cache_state`` is ``state`` (plain comparisons, cheap to filter)."""
-        fresh = Q(cache_generation=F("generation"))
         if state == CacheState.READY:
-            return self.filter(fresh)
-        stale = Q(cache_generation__isnull=True) | ~fresh
+            return self.filter(_FRESH)
         if state == CacheState.FAILED:
-            return self.filter(stale & ~Q(cache_error=""))
+            return self.stale().exclude(cache_error="")
         if state == CacheState.PENDING:
-            return self.filter(stale & Q(cache_error=""))
+            return self.stale().filter(cache_error="")
         return self.none()
+
+    def stale(self) -> "StudyQuerySet":
+        """Studies whose caches are not built for their current generation."""
+        return self.filter(Q(cache_generation__isnull=True) | ~_FRESH)
 
     def with_state_rank(self) -> "StudyQuerySet":
         """``state_rank``: the cache state as a number the database can sort on
         (``CACHE_STATE_RANK``)."""
         return self.annotate(
             state_rank=Case(
-                When(cache_generation=F("generation"), then=Value(CACHE_STATE_RANK["ready"])),
+                When(_FRESH, then=Value(CACHE_STATE_RANK["ready"])),
                 When(~Q(cache_error=""), then=Value(CACHE_STATE_RANK["failed"])),
                 default=Value(CACHE_STATE_RANK["pending"]),
                 output_field=models.IntegerField(),
             )
         )
 
+
+_FRESH = Q(cache_generation=F("generation"))
 
 # The order of cache states when sorting a list by them: what needs attention first.
 CACHE_STATE_RANK = {"failed": 0, "pending": 1, "ready": 2}
@@ -314,9 +318,3 @@ INSTANCE_FIELDS = {
     "ContentDate": "content_date",
     "ContentTime": "content_time",
 }
-
-
-def studies_without_fresh_caches():
-    return Study.objects.filter(
-        Q(cache_generation__isnull=True) | ~Q(cache_generation=F("generation"))
-    )

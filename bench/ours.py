@@ -141,13 +141,12 @@ class Archive:
     def wait_for_caches(self, timeout: float) -> int:
         """Wait until every study's caches are built (or the worker died, or ``timeout``);
         returns how many studies are ready."""
-        from django.db.models import F
 
         from archive.models import Study
 
         deadline = time.monotonic() + timeout
         while True:
-            ready = Study.objects.filter(cache_generation=F("generation")).count()
+            ready = Study.objects.in_cache_state("ready").count()
             if ready == Study.objects.count() or time.monotonic() > deadline:
                 return ready
             if "worker" in self.processes and self.processes["worker"].poll() is not None:

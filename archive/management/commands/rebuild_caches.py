@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from archive import caches, tasks
-from archive.models import Study, studies_without_fresh_caches
+from archive.models import Study
 from archive.uids import is_valid_uid
 
 # A study that changes while it is built is built again, this many times at most.
@@ -55,7 +55,7 @@ class Command(BaseCommand):
         if everything:
             return Study.objects.all()
         if not uids:
-            return studies_without_fresh_caches()
+            return Study.objects.stale()
         invalid = [uid for uid in uids if not is_valid_uid(uid)]
         if invalid:
             raise CommandError(f"not a valid UID: {', '.join(invalid)}")
