@@ -56,22 +56,27 @@ FIRST_IMAGE_JS = """() => {
 }"""
 
 
+def browser_profile(playwright, cookies: list[dict]):
+    """(folder, context, page) of a new Chromium profile on disk; remove the folder after."""
+    profile = tempfile.mkdtemp(prefix="bench-chromium-")
+    context = playwright.chromium.launch_persistent_context(
+        profile,
+        executable_path=CHROMIUM,
+        args=CHROMIUM_ARGS,
+        headless=True,
+        viewport={"width": 1280, "height": 800},
+    )
+    context.add_cookies(cookies)
+    return profile, context, context.new_page()
+
+
 def time_first_image(playwright, url: str, cookies: list[dict], runs: int) -> dict:
     """Each run in a new browser profile on disk, as a workstation's browser has one: an
     incognito context keeps its cache in memory and drops OHIF's bundles and the frames, so
     its second visit was not warm."""
     cold, warm, isolated = [], [], None
     for _ in range(runs):
-        profile = tempfile.mkdtemp(prefix="bench-chromium-")
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1280, "height": 800},
-        )
-        context.add_cookies(cookies)
-        page = context.new_page()
+        profile, context, page = browser_profile(playwright, cookies)
         for timings in (cold, warm):
             started = time.monotonic()
             page.goto(url, wait_until="commit")
@@ -126,7 +131,11 @@ class OhifProxy:
 
             def do_GET(self):  # noqa: N802 (http.server's name)
                 if proxy.serve_ohif and self.path.startswith("/ohif/"):
-                    return self.ohif()
+                    try:
+                        return self.ohif()
+                    except ConnectionError:  # the page went away mid-answer
+                        self.close_connection = True
+                        return None
                 return self.forward()
 
             def ohif(self):
