@@ -17,7 +17,14 @@ from pathlib import Path
 import pydicom
 from django.conf import settings
 from django.db import connections
-from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, _config, evt
+from pynetdicom import (
+    AE,
+    ALL_TRANSFER_SYNTAXES,
+    AllStoragePresentationContexts,
+    _config,
+    build_context,
+    evt,
+)
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     PatientRootQueryRetrieveInformationModelGet,
@@ -51,6 +58,24 @@ QUERY_RETRIEVE = [
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelGet,
+]
+# pynetdicom accepts, of the syntaxes a peer proposes in one context, the first in this list:
+# lossless compressed first (a sender offering one has the data that way, and a C-GET
+# receiver asking for one gets the stored file as it is), then uncompressed, then the rest
+# (lossy and video, accepted only when nothing better is offered).
+PREFERRED_SYNTAXES = [
+    "1.2.840.10008.1.2.4.80",  # JPEG-LS lossless
+    "1.2.840.10008.1.2.4.90",  # JPEG 2000 lossless
+    "1.2.840.10008.1.2.4.201",  # HTJ2K lossless
+    "1.2.840.10008.1.2.4.202",  # HTJ2K lossless RPCL
+    "1.2.840.10008.1.2.4.70",  # JPEG lossless SV1
+    "1.2.840.10008.1.2.4.57",  # JPEG lossless
+    "1.2.840.10008.1.2.5",  # RLE lossless
+    "1.2.840.10008.1.2.1",  # explicit VR little endian
+    "1.2.840.10008.1.2",  # implicit VR little endian
+]
+ACCEPTED_SYNTAXES = PREFERRED_SYNTAXES + [
+    s for s in ALL_TRANSFER_SYNTAXES if s not in PREFERRED_SYNTAXES
 ]
 NOT_AUTHORIZED = 0x0124
 MOVE_DESTINATION_UNKNOWN = 0xA801
@@ -167,7 +192,7 @@ def handle_move(event):
     selection, refusal = _select(event, allowed)
     if refusal:
         # (pynetdicom takes a failure only after the destination and one sub-operation.)
-        yield destination.host, destination.port
+        yield destination.host, destination.port, {"contexts": [build_context(Verification)]}
         yield 1
         yield refusal
         return
@@ -175,7 +200,7 @@ def handle_move(event):
     options = {"contexts": contexts_for(_pairs(selection))} if selection.files else {}
     options["evt_handlers"] = [(evt.EVT_DIMSE_RECV, _count_store_answer, [counts])]
     yield destination.host, destination.port, options
-    yield from _send_each(event, selection)
+    yield from _send_each(event, selection, counts)
 
 
 def handle_get(event):
@@ -188,7 +213,7 @@ def handle_get(event):
     counts = _sub_operations(event.assoc, "C-GET", selection, "")
     with _get_counts_lock:
         _get_counts[id(event.assoc)] = counts
-    yield from _send_each(event, selection)
+    yield from _send_each(event, selection, counts)
 
 
 def _select(event, allowed: bool):
@@ -201,7 +226,7 @@ def _select(event, allowed: bool):
         return None, _failure(exc.status, exc.comment)
 
 
-def _send_each(event, selection):
+def _send_each(event, selection, counts):
     yield len(selection.files)
     for one in selection.files:
         if event.is_cancelled:
@@ -211,9 +236,23 @@ def _send_each(event, selection):
             dataset = pydicom.dcmread(one.path, defer_size="1 MB")
         except (OSError, pydicom.errors.InvalidDicomError) as exc:
             log.warning("cannot read %s for %s: %s", one.path, selection.level, exc)
-            yield 0xA702, None  # unable to perform sub-operations, for this one
+            counts.results["failed"] += 1
+            yield 0xFF00, _unsendable(one)
             continue
         yield 0xFF00, dataset
+
+
+# No association ever carries this SOP class: a data set of it fails its C-STORE before
+# anything is sent, which pynetdicom counts as a failed sub-operation (and lists the instance
+# among the failed ones), as a stored file that cannot be read must be.
+UNSENDABLE_CLASS = "1.2.826.0.1.3680043.8.498.0.0"
+
+
+def _unsendable(one):
+    dataset = pydicom.Dataset()
+    dataset.SOPClassUID = UNSENDABLE_CLASS
+    dataset.SOPInstanceUID = one.sop_instance_uid
+    return dataset
 
 
 # --- counting sub-operations for the access log -----------------------------------------------
@@ -344,7 +383,7 @@ def make_ae() -> ListenerAE:
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
     for context in AllStoragePresentationContexts:
         ae.add_supported_context(
-            context.abstract_syntax, ALL_TRANSFER_SYNTAXES, scp_role=True, scu_role=False
+            context.abstract_syntax, ACCEPTED_SYNTAXES, scp_role=True, scu_role=False
         )
     for model in QUERY_RETRIEVE:
         ae.add_supported_context(model, ALL_TRANSFER_SYNTAXES)
