@@ -13,7 +13,7 @@ from django.utils.html import format_html
 
 from accounts import roles
 
-from . import deletion, tasks
+from . import deletion, display, tasks
 from .models import CacheState, Instance, Series, Study
 
 
@@ -90,14 +90,14 @@ class SeriesInline(admin.TabularInline):
 @admin.register(Study)
 class StudyAdmin(ReadOnlyAdmin):
     list_display = (
-        "patient_name",
+        "patient",
         "patient_id",
-        "study_date",
+        "date",
         "accession_number",
         "study_description",
         "modalities",
-        "number_of_study_related_series",
-        "number_of_study_related_instances",
+        "series_count",
+        "instance_count",
         "cache",
     )
     list_filter = (ModalityFilter, CacheStateFilter)
@@ -112,6 +112,23 @@ class StudyAdmin(ReadOnlyAdmin):
     inlines = (SeriesInline,)
     ordering = ("-study_date", "-study_time", "-pk")
     actions = ("rebuild_caches",)
+
+    @admin.display(description="patient name", ordering="patient_name_key")
+    def patient(self, study):
+        return display.person_name(study.patient_name) or "(no name)"
+
+    @admin.display(description="study date", ordering="study_date")
+    def date(self, study):
+        time = display.dicom_time(study.study_time)
+        return f"{display.dicom_date(study.study_date)} {time}".strip()
+
+    @admin.display(description="series", ordering="number_of_study_related_series")
+    def series_count(self, study):
+        return study.number_of_study_related_series
+
+    @admin.display(description="instances", ordering="number_of_study_related_instances")
+    def instance_count(self, study):
+        return study.number_of_study_related_instances
 
     @admin.display(description="modalities", ordering="modalities_in_study")
     def modalities(self, study):
@@ -129,7 +146,8 @@ class StudyAdmin(ReadOnlyAdmin):
         series = sum(s.number_of_study_related_series for s in studies)
         instances = sum(s.number_of_study_related_instances for s in studies)
         summary = [
-            f"{s.patient_name or '(no name)'} {s.study_date} {s.study_description}: "
+            f"{display.person_name(s.patient_name) or '(no name)'} "
+            f"{display.dicom_date(s.study_date)} {s.study_description}: "
             f"{s.number_of_study_related_series} series, "
             f"{s.number_of_study_related_instances} instances"
             for s in studies
@@ -160,7 +178,9 @@ class SeriesAdmin(ReadOnlyAdmin):
         "modality",
         "series_description",
         "number_of_series_related_instances",
+        "tags",
     )
+    readonly_fields = ("tags",)
     list_filter = (ModalityFilter,)
     list_select_related = ("study",)
     search_fields = (
@@ -172,10 +192,19 @@ class SeriesAdmin(ReadOnlyAdmin):
     )
     ordering = ("-pk",)
 
+    @admin.display(description="DICOM tags")
+    def tags(self, series):
+        url = reverse(
+            "worklist:instance_tags",
+            args=[series.study.study_instance_uid, series.series_instance_uid],
+        )
+        return format_html('<a href="{}">tags of its instances</a>', url)
+
     @admin.display(description="study")
     def study_link(self, series):
         url = reverse("admin:archive_study_change", args=[series.study_id])
-        return format_html('<a href="{}">{}</a>', url, series.study.patient_name or series.study)
+        name = display.person_name(series.study.patient_name) or series.study
+        return format_html('<a href="{}">{}</a>', url, name)
 
     def get_deleted_objects(self, objs, request):
         series = list(objs)
@@ -208,15 +237,25 @@ class InstanceAdmin(ReadOnlyAdmin):
         "number_of_frames",
         "file_size",
         "metadata_cached",
+        "tags",
     )
-    list_select_related = ("series",)
     search_fields = (
         "=sop_instance_uid",
         "=series__series_instance_uid",
         "=series__study__study_instance_uid",
     )
-    readonly_fields = ("metadata_cached",)
+    readonly_fields = ("metadata_cached", "tags")
+    list_select_related = ("series__study",)
     ordering = ("-pk",)
+
+    @admin.display(description="DICOM tags")
+    def tags(self, instance):
+        series = instance.series
+        url = reverse(
+            "worklist:instance_tags",
+            args=[series.study.study_instance_uid, series.series_instance_uid],
+        )
+        return format_html('<a href="{}?sop={}">read its tags</a>', url, instance.sop_instance_uid)
 
     @admin.display(description="metadata", boolean=True)
     def metadata_cached(self, instance):

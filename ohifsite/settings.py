@@ -122,6 +122,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "ohifsite.context_processors.site",
             ],
         },
     },
@@ -177,6 +178,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 DATA_UPLOAD_MAX_NUMBER_FILES = envint("UPLOAD_MAX_FILES", 1000)
+
+# The archive's name in page titles, the worklist's top bar and the admin's header.
+SITE_NAME = envstr("SITE_NAME", "DICOM archive")
 
 # --- Worklist ------------------------------------------------------------------------------
 # Largest file (or .zip) the worklist page accepts in one upload request.

@@ -1,5 +1,6 @@
 """Top-level routes; each app owns its own table."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -8,6 +9,9 @@ from archive.dicomweb.wadouri import RetrieveWadoUri
 from ohifsite.views import favicon
 
 handler403 = forbidden
+
+admin.site.site_header = f"{settings.SITE_NAME} administration"
+admin.site.site_title = settings.SITE_NAME
 
 urlpatterns = [
     path("admin/login/", admin_login, name="admin_login"),  # the site's login page first

@@ -11,6 +11,11 @@ urlpatterns = [
     path("worklist/rows", views.study_rows, name="study_rows"),
     path("worklist/states", views.study_states, name="study_states"),
     path("worklist/studies/<str:study_uid>/series", views.study_series, name="study_series"),
+    path(
+        "worklist/studies/<str:study_uid>/series/<str:series_uid>/tags",
+        views.instance_tags,
+        name="instance_tags",
+    ),
     path("worklist/studies/<str:study_uid>/download", views.download_study, name="download_study"),
     path("worklist/studies/<str:study_uid>/delete", views.delete_study, name="delete_study"),
     path("upload/", views.upload_file, name="upload_file"),

@@ -13,9 +13,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import accesslog
 from accounts.roles import ADMIN, READER, UPLOADER, has_role, role_required
-from archive import deletion, storage
+from archive import caches, deletion, storage, tagtree
 from archive.ingest import OUT_OF_RESOURCES, Origin, failure_of
-from archive.models import Study
+from archive.models import Instance, Series, Study
 from archive.uids import is_valid_uid
 
 from . import links, paging, upload, zipstream
@@ -72,6 +72,46 @@ def study_series(request, study_uid):
         request,
         "worklist/_series.html",
         {"study": study, "series_list": series, "dicomweb_root": links.dicomweb_root(request)},
+    )
+
+
+@require_GET
+@role_required(READER)
+def instance_tags(request, study_uid, series_uid):
+    """Read-only DICOM tags of one instance of a series (``?sop=``, else the first), from its
+    stored DICOM JSON, with the series' other instances a click away."""
+    if not (is_valid_uid(study_uid) and is_valid_uid(series_uid)):
+        raise Http404("not a valid UID")
+    series = get_object_or_404(
+        Series.objects.select_related("study"),
+        series_instance_uid=series_uid,
+        study__study_instance_uid=study_uid,
+    )
+    order = series.instance_set.order_by("instance_number", "pk")
+    uids = list(order.values_list("sop_instance_uid", flat=True))
+    if not uids:
+        raise Http404("this series has no instances left")
+    wanted = request.GET.get("sop", "")
+    position = uids.index(wanted) if wanted in uids else 0
+    instance = series.instance_set.get(sop_instance_uid=uids[position])
+    try:
+        dicom_json = caches.instance_metadata(instance)
+    except (Instance.DoesNotExist, OSError) as exc:
+        raise Http404(f"the instance could not be read: {exc}") from None
+    return render(
+        request,
+        "worklist/tags.html",
+        {
+            "series": series,
+            "study": series.study,
+            "instance": instance,
+            "elements": tagtree.elements(dicom_json),
+            "position": position + 1,
+            "count": len(uids),
+            "previous_sop": uids[position - 1] if position > 0 else "",
+            "next_sop": uids[position + 1] if position + 1 < len(uids) else "",
+            "can_delete": has_role(request.user, ADMIN),
+        },
     )
 
 

@@ -1,6 +1,8 @@
 """The read-only admin of studies, series and instances: search, filters, cache state, and
 deletion (single and bulk) that takes files and caches along."""
 
+import re
+
 import pytest
 from dicom_data import ct_series, pet_slice, receive_one, uid
 from django.contrib.auth.models import Group, User
@@ -42,16 +44,19 @@ def changelist(client, model: str, **params) -> str:
 def test_study_list_shows_counts_and_cache_state(admin_client, archive):
     smith, jones = archive
     page = changelist(admin_client, "study")
-    assert "Smith^John" in page and "Jones^Ann" in page
+    # Names and dates as the worklist shows them, not raw DICOM values.
+    assert "SMITH, JOHN" in page and "JONES, ANN" in page
+    assert "Smith^John" not in page
+    assert re.search(r'<td class="field-date">\d{4}-\d{2}-\d{2}', page)
     assert "ready" in page and "pending" in page
 
 
 @pytest.mark.parametrize(
     ("query", "found", "absent"),
     [
-        ("smith", "Smith^John", "Jones^Ann"),
-        ("P-JONES", "Jones^Ann", "Smith^John"),
-        ("A77", "Jones^Ann", "Smith^John"),
+        ("smith", "SMITH, JOHN", "JONES, ANN"),
+        ("P-JONES", "JONES, ANN", "SMITH, JOHN"),
+        ("A77", "JONES, ANN", "SMITH, JOHN"),
     ],
 )
 def test_study_search(admin_client, archive, query, found, absent):
@@ -62,26 +67,26 @@ def test_study_search(admin_client, archive, query, found, absent):
 def test_study_search_by_study_and_series_uid(admin_client, archive):
     smith, jones = archive
     page = changelist(admin_client, "study", q=jones.study_instance_uid)
-    assert "Jones^Ann" in page and "Smith^John" not in page
+    assert "JONES, ANN" in page and "SMITH, JOHN" not in page
     series_uid = smith.series_set.get().series_instance_uid
     page = changelist(admin_client, "study", q=series_uid)
-    assert "Smith^John" in page and "Jones^Ann" not in page
+    assert "SMITH, JOHN" in page and "JONES, ANN" not in page
 
 
 def test_study_filters_by_modality_and_cache_state(admin_client, archive):
     page = changelist(admin_client, "study", modality="PT")
-    assert "Jones^Ann" in page and "Smith^John" not in page
+    assert "JONES, ANN" in page and "SMITH, JOHN" not in page
     page = changelist(admin_client, "study", cache="ready")
-    assert "Smith^John" in page and "Jones^Ann" not in page
+    assert "SMITH, JOHN" in page and "JONES, ANN" not in page
     page = changelist(admin_client, "study", cache="pending")
-    assert "Jones^Ann" in page and "Smith^John" not in page
+    assert "JONES, ANN" in page and "SMITH, JOHN" not in page
 
 
 def test_failed_build_shows_its_error(admin_client, archive):
     _, jones = archive
     Study.objects.filter(pk=jones.pk).update(cache_error="ValueError: bad file")
     page = changelist(admin_client, "study", cache="failed")
-    assert "Jones^Ann" in page and 'title="ValueError: bad file"' in page
+    assert "JONES, ANN" in page and 'title="ValueError: bad file"' in page
     detail = admin_client.get(reverse("admin:archive_study_change", args=[jones.pk]))
     assert "ValueError: bad file" in detail.content.decode()
 
@@ -172,7 +177,7 @@ def test_delete_series_refreshes_the_study(
 def test_reader_sees_but_cannot_delete(client, archive):
     smith, _ = archive
     client.force_login(staff_with_role("reader"))
-    assert "Smith^John" in changelist(client, "study")
+    assert "SMITH, JOHN" in changelist(client, "study")
     url = reverse("admin:archive_study_delete", args=[smith.pk])
     assert client.post(url, {"post": "yes"}).status_code == 403
     assert Study.objects.filter(pk=smith.pk).exists()

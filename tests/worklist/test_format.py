@@ -2,7 +2,8 @@
 
 import pytest
 
-from worklist.templatetags.worklist_format import dicom_date, dicom_time, modalities, person_name
+from archive.display import dicom_date, dicom_time, person_name
+from worklist.templatetags.worklist_format import modalities
 
 
 @pytest.mark.parametrize(

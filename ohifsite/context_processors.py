@@ -1,0 +1,7 @@
+"""Values every page template may use."""
+
+from django.conf import settings
+
+
+def site(request):
+    return {"site_name": settings.SITE_NAME}
