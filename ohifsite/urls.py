@@ -22,5 +22,6 @@ urlpatterns = [
     path("dicom-web/", include("archive.dicomweb.urls")),
     path("wado", RetrieveWadoUri.as_view(), name="wado"),
     path("ohif/", include("viewerconfig.urls")),
+    path("dicom/", include("dicomnet.urls")),
     path("", include("worklist.urls")),
 ]
