@@ -70,7 +70,7 @@ def test_send_from_the_worklist_then_retry_what_failed(
         job.refresh_from_db()
         return job.state in ("done", "failed")
 
-    wait_for(finished, 60, message="the send to finish")
+    wait_for(finished, 120, message="the send to finish")
     assert job.state == "failed"
     statuses = dict(job.items.values_list("instance__sop_instance_uid", "status"))
     assert statuses == {series[0].SOPInstanceUID: "sent", series[1].SOPInstanceUID: "failed",
@@ -82,7 +82,7 @@ def test_send_from_the_worklist_then_retry_what_failed(
 
     missing.absolute_path.write_bytes(kept)
     admin_client.post(f"/dicom/sends/{job.pk}/retry")
-    wait_for(finished, 60, message="the retry to finish")
+    wait_for(finished, 120, message="the retry to finish")
     assert job.state == "done" and job.attempts == 2
     got = received(folder)  # each instance once: the retry sent only the missing one
     assert set(got) == {ds.SOPInstanceUID for ds in series}
@@ -109,7 +109,7 @@ def test_send_from_the_admin(celery_worker, transactional_db, admin_client, stor
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     job = SendJob.objects.get()
-    wait_for(lambda: SendJob.objects.get(pk=job.pk).state == "done", 60, message="the send")
+    wait_for(lambda: SendJob.objects.get(pk=job.pk).state == "done", 120, message="the send")
     assert set(received(folder)) == {ds.SOPInstanceUID for ds in series}
     assert SendItem.objects.filter(job=job, status="sent").count() == 2
     page = admin_client.get(f"/admin/dicomnet/sendjob/{job.pk}/change/").content.decode()
