@@ -10,7 +10,6 @@ search) within ``ACCESS_LOG_REPEAT_SECONDS`` make one row: a viewer loading hund
 is one view. Refusals (401/403) are recorded by the middleware as ``refused`` with the path.
 """
 
-import contextvars
 import hashlib
 import time
 from collections.abc import Iterable
@@ -20,12 +19,11 @@ from django.contrib.auth import signals
 from django.core.cache import cache
 from django.dispatch import receiver
 
+from . import current
 from .models import AccessEvent
 
 A = AccessEvent.Action
 Door = AccessEvent.Door
-# The request being served, for code that records without being handed one.
-current_request: contextvars.ContextVar = contextvars.ContextVar("access_log_request", default=None)
 # Actions a viewer or script repeats (each frame, each refresh of a list): collapsed.
 REPEATED = (A.SEARCH, A.VIEW, A.DOWNLOAD, A.REFUSED)
 
@@ -50,7 +48,7 @@ def record(
     ``path``, ``user_agent`` and ``authenticated_by``."""
     if not settings.ACCESS_LOG:
         return
-    request = request if request is not None else current_request.get()
+    request = request if request is not None else current.request.get()
     user = user if user is not None else getattr(request, "user", None)
     known = user is not None and getattr(user, "is_authenticated", False)
     who = user.get_username() if known else username[:150]
@@ -96,7 +94,7 @@ def record_stored(sender, arrivals, results, **kwargs) -> None:
         if result.ok and result.study_instance_uid:
             key = (arrival.origin, result.study_instance_uid)
             counts[key] = counts.get(key, 0) + 1
-    request = current_request.get()
+    request = current.request.get()
     for (origin, study), count in counts.items():
         user = None
         if request is None and origin.user_id is not None:

@@ -13,7 +13,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from . import roles
-from .models import AccessEvent, ApiToken, OidcIdentity
+from .models import AccessEvent, ApiToken, OidcIdentity, Project
 
 
 class _GroupChoices(forms.ModelMultipleChoiceField):
@@ -169,3 +169,33 @@ class AccessEventAdmin(admin.ModelAdmin):
         )
         response["Content-Disposition"] = 'attachment; filename="access-log.csv"'
         return response
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    """Who may see which studies (accounts.projects): members, then studies by hand or by rule."""
+
+    list_display = ("name", "description", "study_count", "provider_groups")
+    search_fields = ("name", "description")
+    filter_horizontal = ("users", "groups", "uploaders")
+    autocomplete_fields = ("studies",)
+    fieldsets = (
+        (None, {"fields": ("name", "description")}),
+        ("Who may see its studies", {"fields": ("users", "groups", "provider_groups")}),
+        ("Studies", {"fields": ("studies",)}),
+        (
+            "Studies added as they arrive",
+            {
+                "fields": (
+                    "calling_ae_titles",
+                    "institution_names",
+                    "referring_physicians",
+                    "uploaders",
+                )
+            },
+        ),
+    )
+
+    @admin.display(description="studies")
+    def study_count(self, project):
+        return project.studies.count()

@@ -6,12 +6,12 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from . import roles
-from .models import OidcIdentity
+from .models import OidcIdentity, Project
 
 
-def roles_from_claims(claims: dict) -> set[str]:
-    """The roles the provider grants: the groups/roles claim (a list, a space- or
-    comma-separated string, or Keycloak's {"roles": [...]}) mapped by OIDC_*_GROUPS."""
+def groups_in_claims(claims: dict) -> set[str]:
+    """The provider groups in the groups/roles claim (a list, a space- or comma-separated
+    string, or Keycloak's {"roles": [...]})."""
     value = claims
     for part in settings.OIDC_ROLES_CLAIM.split("."):
         value = value.get(part) if isinstance(value, dict) else None
@@ -19,7 +19,12 @@ def roles_from_claims(claims: dict) -> set[str]:
         value = value.get("roles")
     if isinstance(value, str):
         value = value.replace(",", " ").split()
-    held = {str(item) for item in value or ()}
+    return {str(item) for item in value or ()}
+
+
+def roles_from_claims(claims: dict) -> set[str]:
+    """The roles the provider grants: its groups mapped by OIDC_*_GROUPS."""
+    held = groups_in_claims(claims)
     granted = {settings.OIDC_DEFAULT_ROLE} - {""}
     for role, names in (
         (roles.READER, settings.OIDC_READER_GROUPS),
@@ -69,4 +74,16 @@ def user_from_claims(issuer: str, claims: dict):
     identity.last_login_claims = {k: v for k, v in claims.items() if k not in ("nonce", "at_hash")}
     identity.save()
     roles.set_roles(user, granted)
+    set_provider_projects(user, groups_in_claims(claims))
     return user
+
+
+def set_provider_projects(user, groups: set[str]) -> None:
+    """Make the projects the provider grants (``Project.provider_groups``) exactly those whose
+    groups the user holds now: leaving the group at the provider ends the access."""
+    granted = [
+        project
+        for project in Project.objects.exclude(provider_groups="")
+        if groups & {name.strip() for name in project.provider_groups.split(",")}
+    ]
+    user.provider_projects.set(granted)

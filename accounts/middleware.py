@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.utils.functional import SimpleLazyObject
 
-from . import accesslog, credentials, sessionusers
+from . import accesslog, credentials, current, sessionusers
 from .roles import unauthorized
 
 
@@ -81,11 +81,11 @@ class AccessLogMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        token = accesslog.current_request.set(request)
+        token = current.request.set(request)
         try:
             response = self.get_response(request)
         finally:
-            accesslog.current_request.reset(token)
+            current.request.reset(token)
         if response.status_code in (401, 403) and not request.path_info.startswith("/static/"):
             accesslog.record(accesslog.A.REFUSED, request=request, status=response.status_code)
         return response

@@ -143,3 +143,59 @@ class AccessEvent(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action}"
+
+
+class Project(models.Model):
+    """Studies some people may see: a research group, a department, an outside reader.
+
+    Who: the users and groups named here, and provider users whose groups claim names one of
+    ``provider_groups`` (refreshed at each login). Which studies: assigned by hand, in bulk,
+    or by the rules below as instances arrive (``accounts.projects``). Whether people in no
+    project see every study is ``READERS_WITHOUT_PROJECT``.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    description = models.CharField(max_length=300, blank=True)
+    users = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="projects")
+    groups = models.ManyToManyField("auth.Group", blank=True, related_name="projects")
+    provider_groups = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="OpenID Connect groups (OIDC_ROLES_CLAIM) that grant this project, "
+        "comma-separated.",
+    )
+    provider_members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="provider_projects", editable=False
+    )
+    studies = models.ManyToManyField("archive.Study", blank=True, related_name="projects")
+    # Rules applied to each study as instances arrive; any one matching assigns it.
+    calling_ae_titles = models.CharField(
+        "calling AE titles",
+        max_length=500,
+        blank=True,
+        help_text="Studies sent by these DICOM AE titles (C-STORE), comma-separated.",
+    )
+    institution_names = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Studies whose InstitutionName is one of these, comma-separated; "
+        "* matches any characters. Case is ignored.",
+    )
+    referring_physicians = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Studies whose ReferringPhysicianName matches one of these, comma-separated; "
+        "* matches any characters. Case is ignored.",
+    )
+    uploaders = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        help_text="Studies these users upload (upload page, STOW-RS).",
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.dispatch import receiver
 
-from . import roles, sessionusers
+from . import projects, roles, sessionusers
 
 TIMEOUT = 3600
 User = get_user_model()
@@ -34,6 +34,7 @@ def get(user_id):
     if user is None:
         return None
     roles.load(user)
+    projects.load(user)
     if settings.SHARED_CACHE:
         cache.set(_key(user_id), user, TIMEOUT)
     return user

@@ -393,6 +393,11 @@ ACCESS_LOG_RETENTION_DAYS = envint("ACCESS_LOG_RETENTION_DAYS", 0)
 if ACCESS_LOG_RETENTION_DAYS < 0:
     raise ImproperlyConfigured("ACCESS_LOG_RETENTION_DAYS must be 0 (keep all) or more")
 
+# Readers and uploaders in no project (accounts.projects) see every study ("all", a small
+# site) or none ("none", a site where every study belongs to a project).
+READERS_WITHOUT_PROJECT = envstr("READERS_WITHOUT_PROJECT", "all")
+if READERS_WITHOUT_PROJECT not in ("all", "none"):
+    raise ImproperlyConfigured("READERS_WITHOUT_PROJECT must be all or none")
 # Who a user without a role should ask for one, shown on the 403 page (e.g. "the PACS team,
 # extension 4321"); empty: "an administrator of this site".
 ACCESS_CONTACT = envstr("ACCESS_CONTACT")

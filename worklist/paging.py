@@ -15,6 +15,7 @@ from datetime import date, datetime
 from django.db import connections
 from django.db.models import Q, QuerySet
 
+from accounts.projects import current_scope
 from archive.models import Study
 
 from .query import WorklistQuery
@@ -87,11 +88,16 @@ class Total:
     kind: str = ""
 
 
+def visible_studies():
+    """The studies the request may see (accounts.projects), before any filter."""
+    return Study.objects.filter(current_scope().q())
+
+
 def count_studies(query: WorklistQuery, today: date, limit: int) -> Total:
     """Counting every match costs as much as reading them all (100,000 rows for the bare
     list), so rows are counted up to ``limit`` only; past it the planner's estimate of the
     same query (EXPLAIN, from the table statistics ANALYZE keeps) is cheap and close enough."""
-    studies = query.filter(Study.objects.order_by(), today)
+    studies = query.filter(visible_studies().order_by(), today)
     counted = studies[: limit + 1].count()
     if counted <= limit:
         return Total(counted)
@@ -110,7 +116,7 @@ def _planner_estimate(studies: QuerySet) -> int:
 
 
 def fetch_page(query: WorklistQuery, size: int, today: date) -> Page:
-    studies = query.filter(Study.objects.only(*ROW_FIELDS), today)
+    studies = query.filter(visible_studies().only(*ROW_FIELDS), today)
     keys, descending = query.sort_keys
     cursor, backwards = (query.before, True) if query.before else (query.after, False)
     values = _decode(cursor, keys) if cursor else None

@@ -46,7 +46,7 @@ def study_rows(request):
 def study_states(request):
     """Processing state and counts of the studies named by ``uid`` parameters, for polling."""
     uids = [uid for uid in request.GET.getlist("uid")[:MAX_STATE_UIDS] if is_valid_uid(uid)]
-    studies = Study.objects.filter(study_instance_uid__in=uids).only(*STATE_FIELDS)
+    studies = paging.visible_studies().filter(study_instance_uid__in=uids).only(*STATE_FIELDS)
     return JsonResponse(
         {
             "studies": {
@@ -243,7 +243,7 @@ def _columns(query: WorklistQuery) -> list[dict]:
 def _study_or_404(study_uid: str) -> Study:
     if not is_valid_uid(study_uid):
         raise Http404("not a valid Study Instance UID")
-    return get_object_or_404(Study, study_instance_uid=study_uid)
+    return get_object_or_404(paging.visible_studies(), study_instance_uid=study_uid)
 
 
 def _study_url(root: str, study_uid: str) -> str:

@@ -20,7 +20,7 @@ from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from accounts import accesslog
+from accounts import accesslog, projects
 from accounts.permissions import IsReader
 
 from .. import caches, signing
@@ -41,7 +41,8 @@ def ohif_dicom_json(request, token):
         grant = signing.read_token(token)
     except signing.BadLink as exc:
         return _no_store(JsonResponse({"detail": str(exc)}, status=403))
-    found = Study.objects.in_bulk(grant.study_uids, field_name="study_instance_uid")
+    visible = Study.objects.filter(projects.scope_of(grant.user).q())
+    found = visible.in_bulk(grant.study_uids, field_name="study_instance_uid")
     studies = [found[uid] for uid in grant.study_uids if uid in found]
     if not studies:
         return _no_store(JsonResponse({"detail": "none of these studies is stored"}, status=404))
@@ -68,7 +69,7 @@ def ohif_dicom_json_link(request, study=None):
     if bad:
         raise ParseError(f"not a valid UID (digits and dots, at most 64): {bad[0][:80]!r}")
     stored = set(
-        Study.objects.filter(study_instance_uid__in=uids).values_list(
+        Study.objects.filter(projects.current_scope().q(), study_instance_uid__in=uids).values_list(
             "study_instance_uid", flat=True
         )
     )

@@ -1,7 +1,9 @@
 """Resolving WADO request paths to rows, for the WADO-RS, rendered and WADO-URI views.
 
 Every UID is checked with ``uids.is_valid_uid`` before it reaches a query (400 when malformed,
-404 when unknown), so no path segment ever becomes a file name.
+404 when unknown), so no path segment ever becomes a file name. Every lookup is limited to the
+studies the request may see (``accounts.projects``): another study is unknown here, 404, so a
+door never tells whether it exists.
 """
 
 import os
@@ -9,6 +11,7 @@ import time
 
 from rest_framework.exceptions import NotFound, ParseError
 
+from accounts.projects import current_scope
 from archive import kinds
 from archive.models import Instance, Series, Study
 from archive.uids import is_valid_uid
@@ -41,7 +44,11 @@ def valid_uid(value: str, what: str) -> str:
 
 def study(study_uid: str) -> Study:
     valid_uid(study_uid, "StudyInstanceUID")
-    found = Study.objects.filter(study_instance_uid=study_uid).defer("ohif_json").first()
+    found = (
+        Study.objects.filter(current_scope().q(), study_instance_uid=study_uid)
+        .defer("ohif_json")
+        .first()
+    )
     if found is None:
         raise NotFound(f"no study {study_uid}")
     return found
@@ -51,7 +58,11 @@ def series(study_uid: str, series_uid: str) -> Series:
     valid_uid(study_uid, "StudyInstanceUID")
     valid_uid(series_uid, "SeriesInstanceUID")
     found = (
-        Series.objects.filter(series_instance_uid=series_uid, study__study_instance_uid=study_uid)
+        Series.objects.filter(
+            current_scope().q("study__"),
+            series_instance_uid=series_uid,
+            study__study_instance_uid=study_uid,
+        )
         .select_related("study")
         .defer(*BLOBS)
         .first()
@@ -65,13 +76,15 @@ def instance(study_uid: str, series_uid: str, sop_uid: str) -> Instance:
     valid_uid(study_uid, "StudyInstanceUID")
     valid_uid(series_uid, "SeriesInstanceUID")
     valid_uid(sop_uid, "SOPInstanceUID")
-    key = (study_uid, series_uid, sop_uid)
+    scope = current_scope()
+    key = (study_uid, series_uid, sop_uid, scope)
     if (remembered := _recent_rows.get(key)) is not None:
         until, stamp, row = remembered
         if until > time.monotonic() and _stamp(row) == stamp:
             return row
     found = (
         Instance.objects.filter(
+            scope.q("series__study__"),
             sop_instance_uid=sop_uid,
             series__series_instance_uid=series_uid,
             series__study__study_instance_uid=study_uid,
@@ -96,7 +109,7 @@ def instance(study_uid: str, series_uid: str, sop_uid: str) -> Instance:
 # and looking at the file could pair an old row with a new file, for that long at most.)
 ROW_MEMO_SECONDS = 10
 ROW_MEMO_SIZE = 4096
-_recent_rows: dict[tuple[str, str, str], tuple[float, tuple, Instance]] = {}
+_recent_rows: dict[tuple, tuple[float, tuple, Instance]] = {}
 
 
 def _stamp(row: Instance) -> tuple | None:
@@ -110,7 +123,9 @@ def _stamp(row: Instance) -> tuple | None:
 def instances(study_uid: str, series_uid: str | None = None) -> list[Instance]:
     """The instances of a study or series in series then instance order; 404 when none."""
     valid_uid(study_uid, "StudyInstanceUID")
-    rows = Instance.objects.filter(series__study__study_instance_uid=study_uid)
+    rows = Instance.objects.filter(
+        current_scope().q("series__study__"), series__study__study_instance_uid=study_uid
+    )
     if series_uid is not None:
         valid_uid(series_uid, "SeriesInstanceUID")
         rows = rows.filter(series__series_instance_uid=series_uid)

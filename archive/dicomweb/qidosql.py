@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from accounts.projects import Scope, current_scope
 from archive.models import Instance, Series, Study
 
 from .query import (
@@ -44,10 +45,16 @@ class Page:
     truncated: bool  # more rows match than were returned
 
 
-def search(query: QidoQuery) -> Page:
-    """Run the query: one statement, index columns only, newest studies first."""
+def search(query: QidoQuery, scope: Scope | None = None) -> Page:
+    """Run the query: one statement, index columns only, newest studies first, among the
+    studies ``scope`` allows (by default, the current request's: ``accounts.projects``)."""
     select, keywords = _select(query.level, query.needs_metadata)
     where = _Where(connection.vendor)
+    scope = current_scope() if scope is None else scope
+    for condition, params in scope.sql(
+        _column("id", Level.STUDY), _column("study_instance_uid", Level.STUDY)
+    ):
+        where.add(condition, *params)
     if query.study_instance_uid is not None:
         column = _column("study_instance_uid", Level.STUDY)
         where.add(f"{column} = %s", query.study_instance_uid)

@@ -16,6 +16,7 @@ from rest_framework.exceptions import NotFound, ParseError, PermissionDenied, Un
 from rest_framework.response import Response
 
 from accounts.permissions import IsArchiveAdmin, IsUploader
+from accounts.projects import current_scope
 
 from .. import deletion
 from ..ingest import Origin
@@ -95,7 +96,7 @@ def _check_uids(*uids):
 
 def _study(study_uid: str) -> Study:
     _check_uids(study_uid)
-    found = Study.objects.filter(study_instance_uid=study_uid).first()
+    found = Study.objects.filter(current_scope().q(), study_instance_uid=study_uid).first()
     if found is None:
         raise NotFound(f"no study {study_uid}")
     return found
@@ -104,7 +105,9 @@ def _study(study_uid: str) -> Study:
 def _series(study_uid: str, series_uid: str) -> Series:
     _check_uids(study_uid, series_uid)
     found = Series.objects.filter(
-        series_instance_uid=series_uid, study__study_instance_uid=study_uid
+        current_scope().q("study__"),
+        series_instance_uid=series_uid,
+        study__study_instance_uid=study_uid,
     ).first()
     if found is None:
         raise NotFound(f"no series {series_uid} in study {study_uid}")

@@ -30,6 +30,12 @@ ACCOUNTS = {
     "ursula": {"password": "ursula-pw", "groups": ["uploader"], "email": "ursula@example.org"},
     "adam": {"password": "adam-pw", "groups": ["admin"], "email": "adam@example.org"},
     "nobody": {"password": "nobody-pw", "groups": [], "email": "nobody@example.org"},
+    # a reader in a research group that a project is granted to (tests/accounts/test_projects)
+    "rhea": {
+        "password": "rhea-pw",
+        "groups": ["reader", "research-a"],
+        "email": "rhea@example.org",
+    },
 }
 # Script clients (client credentials grant) and the groups their tokens carry.
 SCRIPT_CLIENTS = {"reader-script": ["reader"], "uploader-script": ["uploader"]}
