@@ -35,6 +35,6 @@ RUN SECRET_KEY=build-only DATA_DIR=/tmp/build DICOM_STORAGE_DIR=/tmp/build/dicom
 
 USER ohifsite
 VOLUME ["/data", "/dicom"]
-EXPOSE 8000
+EXPOSE 8000 11112
 # Workers, threads, timeout and the access log: gunicorn.conf.py.
 CMD ["gunicorn", "ohifsite.wsgi", "--bind", "0.0.0.0:8000"]

@@ -419,7 +419,7 @@ def start(host: str, port: int, *, block: bool):
     return make_ae().start_server((host, port), block=block, evt_handlers=HANDLERS)
 
 
-def stop(server, wait: float = 10.0) -> None:
+def stop(server, wait: float = 5.0) -> None:
     """Stop listening, then give the associations in progress a moment to end."""
     server.shutdown()
     deadline = time.monotonic() + wait

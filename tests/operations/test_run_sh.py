@@ -1,6 +1,6 @@
 """./run.sh as a user runs it (embedded: SQLite, filesystem broker, a DATA_DIR of its own):
 the Celery worker is restarted when it dies, and TERM to run.sh's pid stops every process it
-started, within seconds, and frees the port."""
+started (web server, worker, DICOM listener), within seconds, and frees the ports."""
 
 import os
 import signal
@@ -39,9 +39,10 @@ def _parent(pid: int) -> int:
 
 
 def test_run_sh_restarts_its_worker_and_stops_everything_on_term(tmp_path):
-    port = free_port()
+    port, dicom_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if k not in NOT_EMBEDDED}
-    env.update(DATA_DIR=str(tmp_path / "data"), PORT=str(port), HOST="127.0.0.1")
+    env.update(DATA_DIR=str(tmp_path / "data"), PORT=str(port), HOST="127.0.0.1",
+               DICOM_PORT=str(dicom_port), DICOM_BIND="127.0.0.1")  # fmt: skip
     log = tmp_path / "run.log"
     with log.open("w") as out:
         run = subprocess.Popen(
@@ -52,6 +53,7 @@ def test_run_sh_restarts_its_worker_and_stops_everything_on_term(tmp_path):
         wait_for(lambda: ready(1) and not port_free(port), 180, "run.sh did not start")
         page = requests.get(f"http://127.0.0.1:{port}/accounts/login/", timeout=10)
         assert "password" in page.text.lower()
+        wait_for(lambda: not port_free(dicom_port), 60, "the DICOM listener did not start")
 
         [worker] = wait_for(lambda: workers(run.pid), 30, "no Celery worker under run.sh")
         os.kill(worker, signal.SIGKILL)
@@ -65,7 +67,7 @@ def test_run_sh_restarts_its_worker_and_stops_everything_on_term(tmp_path):
         run.wait(20)
         assert time.monotonic() - began < 15
         assert still_alive(tree) == []
-        assert port_free(port)
+        assert port_free(port) and port_free(dicom_port)
     finally:
         if run.poll() is None:
             for pid in descendants(run.pid):
