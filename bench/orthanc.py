@@ -1,8 +1,9 @@
 """A throwaway Orthanc (Debian's package) with its DICOMweb plugin, for the benchmarks.
 
 It listens on a free loopback port, keeps its index and files in a temporary folder that is
-removed afterwards, has no DICOM port and no authentication. Nothing here touches the system
-Orthanc service or its configuration.
+removed afterwards, and has no authentication; its DICOM port is on (a free loopback port too)
+only when it is given an AE title, with the peers it may talk to (``modalities``). Nothing
+here touches the system Orthanc service or its configuration.
 
     with Orthanc() as orthanc:
         requests.post(orthanc.url + "/instances", data=dicom_bytes)
@@ -56,9 +57,18 @@ def _children(pid: int) -> list[int]:
 
 
 class Orthanc:
-    def __init__(self, sync_storage: bool = True, threads: int = 50):
+    def __init__(
+        self,
+        sync_storage: bool = True,
+        threads: int = 50,
+        dicom_aet: str | None = None,
+        modalities: dict[str, tuple[str, str, int]] | None = None,
+    ):
         self.sync_storage = sync_storage
         self.threads = threads
+        self.dicom_aet = dicom_aet
+        self.modalities = modalities or {}
+        self.dicom_port = free_port()
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dicomweb = self.url + "/dicom-web"
@@ -76,8 +86,11 @@ class Orthanc:
             "HttpServerEnabled": True,
             "RemoteAccessAllowed": False,
             "AuthenticationEnabled": False,
-            "DicomServerEnabled": False,
-            "DicomPort": free_port(),
+            "DicomServerEnabled": self.dicom_aet is not None,
+            "DicomAet": self.dicom_aet or "ORTHANC",
+            "DicomPort": self.dicom_port,
+            "DicomModalities": {name: list(peer) for name, peer in self.modalities.items()},
+            "DicomCheckCalledAet": False,
             "HttpThreadsCount": self.threads,
             "ConcurrentJobs": 2,
             "SaveJobs": False,
