@@ -91,6 +91,10 @@ class Orthanc:
             "DicomPort": self.dicom_port,
             "DicomModalities": {name: list(peer) for name, peer in self.modalities.items()},
             "DicomCheckCalledAet": False,
+            # Any calling AE may store, query and retrieve (C-MOVE to a known modality only).
+            "DicomAlwaysAllowStore": True,
+            "DicomAlwaysAllowFind": True,
+            "DicomAlwaysAllowMove": True,
             "HttpThreadsCount": self.threads,
             "ConcurrentJobs": 2,
             "SaveJobs": False,
