@@ -52,6 +52,8 @@ def record(
     user = user if user is not None else getattr(request, "user", None)
     known = user is not None and getattr(user, "is_authenticated", False)
     who = user.get_username() if known else username[:150]
+    if (link := getattr(request, "share_link", None)) is not None:
+        who = f"{who} (share link {link.key_start}…)"[:150]
     door = door or door_of(request)
     ip = ip or (client_ip(request) if request is not None else None)
     for study in list(studies) or [None]:

@@ -13,7 +13,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from . import roles
-from .models import AccessEvent, ApiToken, OidcIdentity, Project
+from .models import AccessEvent, ApiToken, OidcIdentity, Project, ShareLink
 
 
 class _GroupChoices(forms.ModelMultipleChoiceField):
@@ -199,3 +199,34 @@ class ProjectAdmin(admin.ModelAdmin):
     @admin.display(description="studies")
     def study_count(self, project):
         return project.studies.count()
+
+
+@admin.register(ShareLink)
+class ShareLinkAdmin(admin.ModelAdmin):
+    """Every share link, to see who shared what and revoke it. Links are made from the
+    worklist (their token is shown once, there), never here."""
+
+    list_display = ("key_start", "created_by", "state", "created_at", "expires_at", "last_used_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "allow_download", "created_at")
+    search_fields = ("key_start", "created_by__username", "study_uids")
+    readonly_fields = (
+        "created_by",
+        "study_uids",
+        "description",
+        "allow_download",
+        "key_start",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "last_used_at",
+    )
+    exclude = ("key_hash",)
+    actions = ("revoke",)
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke the selected links")
+    def revoke(self, request, queryset):
+        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{count} link(s) revoked.")

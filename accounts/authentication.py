@@ -72,3 +72,17 @@ class SameOriginSessionAuthentication(SessionAuthentication):
         if path.startswith(SAME_ORIGIN_PREFIXES) and is_same_origin(request):
             return
         super().enforce_csrf(request)
+
+
+class ShareLinkAuthentication(BaseAuthentication):
+    """A request under ``/share/<token>/``: the user ShareLinkMiddleware made for the link."""
+
+    def authenticate(self, request):
+        link = getattr(request._request, "share_link", None)
+        if link is None:
+            return None
+        return (request._request.user, link)
+
+    def authenticate_header(self, request):
+        # First in the list, so it names the 401 challenge for every request (Bearer).
+        return credentials.challenge()

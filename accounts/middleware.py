@@ -3,10 +3,14 @@ security headers on every response, and the access log."""
 
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import get_script_prefix, reverse, set_script_prefix
 from django.utils.functional import SimpleLazyObject
+from django.utils.http import urlencode
 
-from . import accesslog, credentials, current, sessionusers
-from .roles import unauthorized
+from . import accesslog, credentials, current, sessionusers, sharelinks
+from .roles import unauthorized, wants_html
 
 
 class SessionUserMiddleware(AuthenticationMiddleware):
@@ -46,6 +50,59 @@ class HeaderAuthenticationMiddleware:
                 request.auth_method = found.method
                 request._dont_enforce_csrf_checks = True
         return self.get_response(request)
+
+
+class ShareLinkMiddleware:
+    """``/share/<token>/...``: the rest of the path served under that prefix, as the link
+    allows (accounts.sharelinks); a dead link gets a page saying so (410), an unknown one 404."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        match = sharelinks.PATTERN.match(request.path_info)
+        if match is None:
+            return self.get_response(request)
+        link = sharelinks.find(match["token"])
+        if link is None or link.state != "active" or not link.created_by.is_active:
+            return _dead_link(request, link)
+        rest = match["rest"] or "/"
+        outer = get_script_prefix()
+        prefix = f"{outer}share/{match['token']}"
+        set_script_prefix(prefix + "/")
+        try:
+            if rest == "/":
+                viewer = reverse("viewerconfig:asset", kwargs={"path": "viewer"})
+                return redirect(
+                    f"{viewer}?{urlencode({'StudyInstanceUIDs': ','.join(link.study_uids)})}"
+                )
+            if not sharelinks.allows(link, rest, request.method):
+                status = 404 if request.method in ("GET", "HEAD") else 403
+                return HttpResponse(
+                    "Not available through a share link.\n",
+                    status=status,
+                    content_type="text/plain",
+                )
+            request.path_info = request.META["PATH_INFO"] = rest
+            request.META["SCRIPT_NAME"] = prefix
+            request.path = prefix + rest
+            request.share_link = link
+            request.auth_method = "share link"
+            request.user = request._cached_user = sharelinks.act_as(link)
+            sharelinks.touch(link)
+            return self.get_response(request)
+        finally:
+            set_script_prefix(outer)
+
+
+def _dead_link(request, link) -> HttpResponse:
+    status = 404 if link is None else 410
+    reason = "does not exist" if link is None else f"was {link.state}"
+    if not wants_html(request):
+        return HttpResponse(
+            f"This share link {reason}.\n", status=status, content_type="text/plain"
+        )
+    return render(request, "accounts/share_gone.html", {"link": link}, status=status)
 
 
 class SecurityHeadersMiddleware:

@@ -199,3 +199,58 @@ class Project(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class ShareLinkQuerySet(models.QuerySet):
+    def usable(self):
+        return self.filter(
+            revoked_at__isnull=True, expires_at__gt=timezone.now(), created_by__is_active=True
+        )
+
+
+class ShareLink(models.Model):
+    """A link that opens some studies in OHIF, read-only, for someone without an account.
+
+    The token in its URL is the credential (only its hash is kept, so it is shown once); it
+    reads those studies through DICOMweb and nothing else (accounts.sharelinks), until it
+    expires or is revoked, or its creator loses the reader role or the studies."""
+
+    EXPIRY_CHOICES = [
+        (3600, "1 hour"),
+        (86400, "1 day"),
+        (7 * 86400, "7 days"),
+        (30 * 86400, "30 days"),
+    ]
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="share_links"
+    )
+    study_uids = models.JSONField(help_text="Study Instance UIDs the link opens.")
+    description = models.CharField(max_length=200, blank=True)
+    allow_download = models.BooleanField(default=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    key_start = models.CharField(max_length=12, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ShareLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"share link {self.key_start}… by {self.created_by}"
+
+    def new_key(self) -> str:
+        key = secrets.token_urlsafe(32)
+        self.key_hash = _digest(key)
+        self.key_start = key[:8]
+        return key
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at:
+            return "revoked"
+        return "expired" if self.expires_at <= timezone.now() else "active"

@@ -12,4 +12,7 @@ urlpatterns = [
     path("logged-out/", views.logged_out, name="logged_out"),
     path("oidc/authenticate/", oidc.OidcLoginView.as_view(), name="oidc_login"),
     path("oidc/callback/", oidc.OidcCallbackView.as_view(), name="oidc_callback"),
+    path("shares/", views.share_list, name="share_list"),
+    path("shares/new", views.share_create, name="share_create"),
+    path("shares/<int:pk>/revoke", views.share_revoke, name="share_revoke"),
 ]

@@ -7,13 +7,18 @@ from django.contrib import admin, auth
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.db import connection
-from django.http import HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from . import oidc, roles
+from archive.models import Study
+from archive.uids import is_valid_uid
+
+from . import accesslog, oidc, projects, roles, sharelinks
+from .models import ShareLink
 
 
 class LoginView(auth_views.LoginView):
@@ -98,3 +103,64 @@ def forbidden(request, exception=None):
         "contact": settings.ACCESS_CONTACT,
     }
     return render(request, "accounts/forbidden.html", context, status=403)
+
+
+def _may_share(user) -> bool:
+    return roles.has_role(user, roles.READER) and user.has_perm("accounts.add_sharelink")
+
+
+@require_POST
+@roles.role_required(roles.READER)
+def share_create(request):
+    """From the worklist's study menu: a link for ``study`` (one or more) that expires after
+    ``expires`` seconds (one of ShareLink.EXPIRY_CHOICES). The URL is in the answer, once."""
+    if not _may_share(request.user):
+        raise roles.RoleMissing("share")  # the page says whom to ask
+    study_uids = [uid for uid in request.POST.getlist("study") if is_valid_uid(uid)][:50]
+    seconds = dict(ShareLink.EXPIRY_CHOICES)
+    try:
+        expires = int(request.POST.get("expires", ""))
+    except ValueError:
+        expires = 0
+    if not study_uids or expires not in seconds:
+        return JsonResponse({"error": "name a study and an expiry from the list"}, status=400)
+    scope = projects.current_scope()
+    visible = set(
+        Study.objects.filter(scope.q(), study_instance_uid__in=study_uids).values_list(
+            "study_instance_uid", flat=True
+        )
+    )
+    if missing := [uid for uid in study_uids if uid not in visible]:
+        return JsonResponse({"error": f"no study {missing[0]}"}, status=404)
+    link, key = sharelinks.create(
+        request.user,
+        study_uids,
+        expires,
+        allow_download=request.POST.get("download") == "on",
+        description=request.POST.get("description", ""),
+    )
+    accesslog.record(accesslog.A.SHARE, study_uids, query=f"created {link.key_start}…")
+    url = request.build_absolute_uri(f"{get_script_prefix()}share/{key}/")
+    return JsonResponse(
+        {"url": url, "expires_at": link.expires_at.isoformat(), "expires_in": seconds[expires]}
+    )
+
+
+@require_GET
+@roles.role_required(roles.READER)
+def share_list(request):
+    """My shared links: each with its studies, state and expiry, and a revoke button."""
+    links = ShareLink.objects.filter(created_by=request.user)[:200]
+    return render(request, "accounts/share_list.html", {"links": links})
+
+
+@require_POST
+@roles.role_required(roles.READER)
+def share_revoke(request, pk):
+    link = ShareLink.objects.filter(pk=pk, created_by=request.user).first()
+    if link is None:
+        raise Http404("no such link of yours")
+    if link.revoked_at is None:
+        ShareLink.objects.filter(pk=pk).update(revoked_at=timezone.now())
+        accesslog.record(accesslog.A.SHARE, link.study_uids, query=f"revoked {link.key_start}…")
+    return redirect("accounts:share_list")

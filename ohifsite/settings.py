@@ -104,6 +104,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "accounts.middleware.SessionUserMiddleware",
     "accounts.middleware.HeaderAuthenticationMiddleware",
+    "accounts.middleware.ShareLinkMiddleware",
     "accounts.middleware.AccessLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -310,8 +311,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # --- REST framework ------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # The first class names the 401 challenge (WWW-Authenticate: Bearer), which browsers
-        # never answer with a password prompt, unlike Basic.
+        # A request through a share link runs as the link says, whatever else it carries.
+        # The first class names the 401 challenge (WWW-Authenticate: Bearer, from both of
+        # these), which browsers never answer with a password prompt, unlike Basic.
+        "accounts.authentication.ShareLinkAuthentication",
         "accounts.authentication.BearerAuthentication",
         "accounts.authentication.SameOriginSessionAuthentication",
         "accounts.authentication.SwitchableBasicAuthentication",

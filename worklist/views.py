@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import accesslog
+from accounts.models import ShareLink
 from accounts.roles import ADMIN, READER, UPLOADER, has_role, role_required
 from archive import caches, deletion, storage, tagtree
 from archive.ingest import OUT_OF_RESOURCES, Origin, failure_of
@@ -204,6 +205,8 @@ def _list_context(request) -> dict:
         "states": STATES,
         "can_upload": has_role(request.user, UPLOADER),
         "can_delete": has_role(request.user, ADMIN),
+        "can_share": request.user.has_perm("accounts.add_sharelink"),
+        "share_expiries": ShareLink.EXPIRY_CHOICES,
         "upload_max_bytes": settings.UPLOAD_MAX_BYTES,
         "upload_max_size": upload.human_size(settings.UPLOAD_MAX_BYTES),
         "upload_parallel": UPLOAD_PARALLEL,

@@ -34,6 +34,7 @@ SAMPLES = {
     "app_label": "auth",
     "object_id": "1",
     "content_type_id": "1",
+    "pk": "1",
 }
 METHODS = ("get", "post", "put", "delete")
 LOGIN_PATHS = ("/accounts/login/", "/admin/login/")

@@ -196,6 +196,44 @@
   });
   window.addEventListener("popstate", () => showSearch(location.search, false));
 
+  // ---- Share links ----------------------------------------------------------------------
+  const shareDialog = document.getElementById("share-dialog");
+  if (shareDialog) {
+    let study = null;
+    results.addEventListener("click", (event) => {
+      const button = event.target.closest("button.share");
+      if (!button) return;
+      study = button.dataset.uid;
+      button.closest("details").removeAttribute("open");
+      shareDialog.querySelector(".share-what").textContent = button.dataset.what;
+      shareDialog.querySelector(".share-result").hidden = true;
+      shareDialog.querySelector(".share-error").hidden = true;
+      shareDialog.showModal();
+    });
+    document.getElementById("share-confirm").addEventListener("click", async (event) => {
+      event.preventDefault();
+      const error = shareDialog.querySelector(".share-error");
+      const form = new FormData();
+      form.append("study", study);
+      form.append("expires", document.getElementById("share-expires").value);
+      if (document.getElementById("share-download").checked) form.append("download", "on");
+      try {
+        const response = await fetch(event.target.dataset.url, {
+          method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrf }, body: form,
+        });
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(answer.error || `The server answered ${response.status}.`);
+        const url = document.getElementById("share-url");
+        url.value = answer.url;
+        shareDialog.querySelector(".share-result").hidden = false;
+        url.select();
+      } catch (problem) {
+        error.textContent = problem.message;
+        error.hidden = false;
+      }
+    });
+  }
+
   // ---- Deletion, for administrators ---------------------------------------------------
   const dialog = document.getElementById("delete-dialog");
   if (dialog) {
