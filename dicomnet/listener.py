@@ -6,6 +6,7 @@ Each association runs on its own thread (pynetdicom), with its own database conn
 closed when the association ends.
 """
 
+import contextlib
 import logging
 import tempfile
 import threading
@@ -23,6 +24,7 @@ from pynetdicom import (
     AllStoragePresentationContexts,
     _config,
     build_context,
+    dimse_messages,
     evt,
 )
 from pynetdicom.sop_class import (
@@ -45,6 +47,48 @@ log = logging.getLogger(__name__)
 
 # Received data sets are written to a file as they arrive, never held in memory.
 _config.STORE_RECV_CHUNKED_DATASET = True
+
+
+class SpoolFile:
+    """The file pynetdicom writes a received data set to (it makes one per C-STORE with the
+    ``NamedTemporaryFile`` of its ``dimse_messages`` module, replaced below), in the listener's
+    spool folder. A write that fails (a full disk) does not raise in pynetdicom's network
+    thread, which would drop the association: the error is kept, the bytes written so far are
+    given back to the disk, the rest of the data set is read and dropped, and the C-STORE
+    handler answers 0xA700 (out of resources)."""
+
+    def __init__(self, *args, **kwargs):
+        self._file = tempfile.NamedTemporaryFile(*args, dir=store.spool_dir(), **kwargs)  # noqa: SIM115
+        self.name = self._file.name
+        self.error: OSError | None = None
+        self.file = self  # pynetdicom flushes ``.file``
+
+    def write(self, data) -> int:
+        if self.error is None:
+            try:
+                self._file.write(data)
+            except OSError as exc:
+                self._failed(exc)
+        return len(data)
+
+    def flush(self) -> None:
+        if self.error is None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        self.error = exc
+        with contextlib.suppress(OSError):
+            self._file.truncate(0)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+
+
+dimse_messages.NamedTemporaryFile = SpoolFile
 
 PATIENT_ROOT = {
     PatientRootQueryRetrieveInformationModelFind,
@@ -143,7 +187,12 @@ def handle_store(event):
         storage.discard(path)
         _tally(event.assoc).stores[("", "refused")] += 1
         return NOT_AUTHORIZED
-    result = store.ingest(path, _peer(event)[0])
+    spooled = getattr(event.request, "_dataset_file", None)
+    if isinstance(spooled, SpoolFile) and spooled.error is not None:
+        storage.discard(path)
+        result = store.not_spooled(spooled.error)
+    else:
+        result = store.ingest(path, _peer(event)[0])
     status, comment = store.status_of(result)
     outcome = "stored" if status == 0 else "warning" if status >> 12 == 0xB else "failed"
     _tally(event.assoc).stores[(result.study_instance_uid, outcome)] += 1
@@ -405,12 +454,9 @@ HANDLERS = [
 
 
 def prepare_spool() -> None:
-    """Received data sets go to the listener's spool folder (pynetdicom writes them with
-    ``tempfile``); files left there by a listener that was killed are removed."""
-    folder = store.spool_dir()
-    for leftover in folder.glob("*.dcm"):
+    """Files left in the listener's spool folder by a listener that was killed are removed."""
+    for leftover in store.spool_dir().glob("*.dcm"):
         storage.discard(leftover)
-    tempfile.tempdir = str(folder)
 
 
 def start(host: str, port: int, *, block: bool):

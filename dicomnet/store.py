@@ -38,10 +38,16 @@ def ingest(path: Path, calling_ae: str) -> IngestResult:
         spooled = storage.hash_file(path)
     except OSError as exc:
         storage.discard(path)
-        reason, code = failure_of(exc)
-        return IngestResult(Status.REJECTED, reason, code)
+        return not_spooled(exc)
     origin = Origin(door="dimse", calling_ae=calling_ae)
     return receive([Arrival.from_spooled(spooled, f"C-STORE from {calling_ae}", origin=origin)])[0]
+
+
+def not_spooled(exc: OSError) -> IngestResult:
+    """A data set that could not be written as it arrived (a full disk): the pipeline's one
+    mapping of the error, as every door reports it."""
+    reason, code = failure_of(exc)
+    return IngestResult(Status.REJECTED, reason, code)
 
 
 def status_of(result: IngestResult) -> tuple[int, str]:

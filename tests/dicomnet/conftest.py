@@ -3,7 +3,6 @@ dcmtk's command-line tools as the real peers. Nothing is mocked."""
 
 import shutil
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,14 +33,12 @@ def listener(transactional_db, settings):
     settings.DICOM_ACSE_TIMEOUT = 10
     settings.DICOM_NETWORK_TIMEOUT = 10
     settings.DICOM_DIMSE_TIMEOUT = 30
-    saved_tempdir = tempfile.tempdir
     port = free_port()
     server = dicom_listener.start("127.0.0.1", port, block=False)
     try:
         yield Listener("OHIFSITE", port)
     finally:
         dicom_listener.stop(server)
-        tempfile.tempdir = saved_tempdir
 
 
 @pytest.fixture

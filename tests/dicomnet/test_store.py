@@ -245,3 +245,40 @@ def test_association_aborted_mid_transfer_leaves_nothing(listener, remote_ae, tm
     wait_for(spool_is_empty, 10, message="the partial file to be removed")
     time.sleep(0.5)
     assert not Instance.objects.exists() and not Study.objects.exists()
+
+
+@pytest.fixture
+def small_disk(tmp_path, settings):
+    """The storage (and the listener's spool beside it) on a tmpfs of 128 KiB."""
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    settings.DICOM_STORAGE_DIR = folder
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_full_disk_is_out_of_resources(small_disk, listener, remote_ae, tmp_path):
+    remote_ae("MODALITY")
+    small = tmp_path / "small.dcm"
+    small.write_bytes(to_bytes(ct_slice(0, rows=16, columns=16)))
+    assert store_with_pynetdicom(listener, small).Status == 0x0000  # a small one fits
+    big = ct_slice(1, rows=512, columns=512)
+    path = tmp_path / "big.dcm"
+    path.write_bytes(to_bytes(big))  # 0.5 MB: more than the disk holds
+    answer = store_with_pynetdicom(listener, path)
+    assert answer.Status == 0xA700
+    assert Instance.objects.count() == 1
+    assert spool_is_empty()
+    # The listener still serves: the next small one is stored.
+    other = tmp_path / "other.dcm"
+    other.write_bytes(to_bytes(ct_slice(2, rows=16, columns=16)))
+    assert store_with_pynetdicom(listener, other).Status == 0x0000
