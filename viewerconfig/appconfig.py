@@ -48,7 +48,21 @@ class SiteUrls:
     wado_uri: str  # e.g. "https://host/pacs/wado"
 
 
-def build_app_config(viewer: ViewerSettings, sources: list[DataSource], *, urls: SiteUrls) -> dict:
+@dataclass(frozen=True)
+class Allowed:
+    """What the user the config is for may do: OHIF offers no button that would only fail."""
+
+    store: bool = True  # OHIF's upload (STOW-RS): the uploader role
+    delete: bool = True  # OHIF's reject (deletes a series here): the admin role
+
+
+def build_app_config(
+    viewer: ViewerSettings,
+    sources: list[DataSource],
+    *,
+    urls: SiteUrls,
+    allowed: Allowed = Allowed(),
+) -> dict:
     config = copy.deepcopy(OHIF_DEFAULTS)
     config.update(
         {
@@ -70,7 +84,14 @@ def build_app_config(viewer: ViewerSettings, sources: list[DataSource], *, urls:
         config["oidc"] = [oidc_entry(viewer)]
     if not viewer.show_tour:
         config["customizationService"] = merged(config["customizationService"], NO_TOURS)
-    return merged(config, viewer.advanced or {})
+    config = merged(config, viewer.advanced or {})
+    for source in config.get("dataSources", []):  # last, so no advanced setting brings them back
+        configuration = source.get("configuration", {})
+        if not allowed.store and "dicomUploadEnabled" in configuration:
+            configuration["dicomUploadEnabled"] = False
+        if not allowed.delete and "supportsReject" in configuration:
+            configuration["supportsReject"] = False
+    return config
 
 
 def data_source_entry(source: DataSource, *, urls: SiteUrls) -> dict:

@@ -18,10 +18,10 @@ from django.utils.http import http_date
 from django.views.decorators.http import require_safe
 from django.views.static import was_modified_since
 
-from accounts.roles import role_required
+from accounts.roles import ADMIN, UPLOADER, has_role, role_required
 
 from . import assets, build
-from .appconfig import SiteUrls, build_app_config, to_js
+from .appconfig import Allowed, SiteUrls, build_app_config, to_js
 from .models import DataSource, ViewerSettings
 
 IMMUTABLE = "private, max-age=31536000, immutable"
@@ -71,7 +71,10 @@ def index(request):
 @viewer_access
 def app_config_js(request):
     config = build_app_config(
-        ViewerSettings.load(), list(DataSource.objects.enabled()), urls=site_urls(request)
+        ViewerSettings.load(),
+        list(DataSource.objects.enabled()),
+        urls=site_urls(request),
+        allowed=allowed(request.user),
     )
     response = HttpResponse(to_js(config), content_type=assets.content_type("app-config.js"))
     return _finish(request, response, NEVER)
@@ -138,6 +141,14 @@ def _finish(request, response, cache_control: str):
         response["Cross-Origin-Embedder-Policy"] = "require-corp"
         response["Cross-Origin-Resource-Policy"] = "same-origin"
     return response
+
+
+def allowed(user) -> Allowed:
+    """What the signed-in user's roles allow. With sign-in inside OHIF (no session here) the
+    config is the same for everyone, and DICOMweb refuses what the token's role does not allow."""
+    if not user.is_authenticated:
+        return Allowed()
+    return Allowed(store=has_role(user, UPLOADER), delete=has_role(user, ADMIN))
 
 
 def viewer_prefix() -> str:
