@@ -6,6 +6,8 @@
 #         local servers, the cache in Redis database 1), when reachable; every test.
 # Pass 2: the embedded default, SQLite + filesystem broker; every test but the browser ones
 #         (they ran in pass 1), or every test when pass 1 could not run.
+# Pass 3 (with pass 1): STORAGE_BACKEND=s3 against SeaweedFS (tests/seaweed/), the tests that
+#         store and read files (tests/dicomweb, tests/worklist; not the browser ones).
 # Extra arguments go to pytest in both passes, e.g. ./test.sh -k ingest
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -57,6 +59,10 @@ if reachable "$pg_url" && reachable "$redis_url"; then
   DATA_DIR="$work/pg" DATABASE_URL="$pg_url" CELERY_BROKER_URL="$redis_url" \
     CACHE_URL="$cache_url" CACHE_KEY_PREFIX="test-$$" .venv/bin/pytest "$@" || status=$?
   browser_done=1
+  echo "==> pass 3: PostgreSQL + Redis, files in an S3 bucket (SeaweedFS): the tests that store and read files"
+  TEST_STORAGE_BACKEND=s3 DATA_DIR="$work/s3" DATABASE_URL="$pg_url" CELERY_BROKER_URL="$redis_url" \
+    CACHE_URL="$cache_url" CACHE_KEY_PREFIX="test-s3-$$" \
+    .venv/bin/pytest -m "not browser" tests/dicomweb tests/worklist "$@" || status=$?
 else
   echo "!! PostgreSQL ($pg_url) or Redis ($redis_url) not reachable: pass 1 skipped"
 fi

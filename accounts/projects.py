@@ -207,6 +207,7 @@ def _matches(project: Project, origin, names: dict[str, str]) -> bool:
 def _names(study_pk: int, rules: list[Project]) -> dict[str, str]:
     """InstitutionName (not in the index: read from one stored file's header) and
     ReferringPhysicianName, only when some rule asks for them."""
+    from archive import stores
     from archive.models import Instance, Study
 
     names = {}
@@ -217,11 +218,10 @@ def _names(study_pk: int, rules: list[Project]) -> dict[str, str]:
         instance = Instance.objects.filter(series__study_id=study_pk).only("file_path").first()
         if instance is not None:
             try:
-                ds = pydicom.dcmread(
-                    instance.absolute_path,
-                    stop_before_pixels=True,
-                    specific_tags=["InstitutionName"],
-                )
+                with stores.current().local_copy(instance.file_path) as path:
+                    ds = pydicom.dcmread(
+                        path, stop_before_pixels=True, specific_tags=["InstitutionName"]
+                    )
                 names["InstitutionName"] = str(ds.get("InstitutionName", "") or "")
             except (OSError, pydicom.errors.InvalidDicomError):
                 pass

@@ -30,7 +30,7 @@ from enum import StrEnum
 from django.db import transaction
 from django.db.models import F, Q
 
-from . import dicomjson, ohifjson
+from . import dicomjson, ohifjson, stores
 from .models import SERIES_FIELDS, STUDY_FIELDS, Instance, Series, Study
 
 log = logging.getLogger(__name__)
@@ -180,12 +180,12 @@ def bulk_uri_prefix(study_uid: str, series_uid: str, sop_uid: str) -> str:
 
 
 def _parse(pk: int, relpath: str, study_uid: str, series_uid: str, sop_uid: str) -> dict | None:
-    from django.conf import settings
-
+    """One read of the stored file (one GET from a bucket), parsed once."""
     prefix = bulk_uri_prefix(study_uid, series_uid, sop_uid)
     try:
-        dataset = dicomjson.read(settings.DICOM_STORAGE_DIR / relpath)
-        return dicomjson.to_json(dataset, lambda path: prefix + dicomjson.bulk_path(path))
+        with stores.current().local_copy(relpath) as file:
+            dataset = dicomjson.read(file)
+            return dicomjson.to_json(dataset, lambda path: prefix + dicomjson.bulk_path(path))
     except OSError:
         if not Instance.objects.filter(pk=pk).exists():
             return None  # deleted while we worked: nothing to do

@@ -3,9 +3,10 @@ records it whichever door asked (admin, worklist, DICOMweb). Knows nothing of HT
 
 Rows go in one transaction, with the study row locked as ingest locks it, so counts and the
 generation cannot interleave with an upload into the same study. Files go only after the
-commit: a rollback leaves every file in place. Caches stored on the deleted rows go with them;
-the remaining study (after a series deletion) has its generation bumped, its stale OHIF
-document dropped and a rebuild queued.
+commit: a rollback leaves every file in place; a file that cannot be deleted then (a bucket
+out of reach) is left to a task that retries, and no row points at it any more. Caches
+stored on the deleted rows go with them; the remaining study (after a series deletion) has
+its generation bumped, its stale OHIF document dropped and a rebuild queued.
 """
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from django.db import transaction
 
 from accounts import accesslog
 
-from . import renditions, storage, tasks
+from . import renditions, tasks
 from .models import Instance, Rendition, Series, Study
 
 
@@ -78,9 +79,6 @@ def _delete_renditions(instances) -> None:
 
 
 def _delete_files_after_commit(paths: list[str]) -> None:
-    def delete_files():
-        for path in paths:
-            storage.delete(renditions.relpath_for(path))  # if it has one, before its folder
-            storage.delete(path)
-
-    transaction.on_commit(delete_files)
+    # A rendition (if any) before its original, as the folder goes with the last file in it.
+    keys = [key for path in paths for key in (renditions.relpath_for(path), path)]
+    transaction.on_commit(lambda: tasks.delete_stored_files(keys))

@@ -229,6 +229,8 @@ class Instance(models.Model):
 
     @property
     def absolute_path(self):
+        """The file on this host with the filesystem backend (tests, tools); reads in the
+        product go through ``stores.current()``, which also knows the bucket."""
         from django.conf import settings
 
         return settings.DICOM_STORAGE_DIR / self.file_path

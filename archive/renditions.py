@@ -5,9 +5,10 @@ Each frame is encoded reversibly (5/3 wavelet, no loss) with resolution-first pr
 (RPCL, transfer syntax 1.2.840.10008.1.2.4.202): the codestream holds the lowest resolution
 first, so any prefix decodes to a smaller image, which is what Cornerstone's progressive
 loading shows while the rest arrives. The copy is a Part-10 file beside the original
-(``<sop>.htj2k``), written through ``storage`` like any stored file; the original is never
-touched. ``Rendition`` records it with its frame offsets and the SHA-256 of the original it was
-made from, so a replaced original is never answered from the copy of the old one.
+(``<sop>.htj2k``), written through ``stores`` like any stored file (folder or bucket); the
+original is never touched. ``Rendition`` records it with its frame offsets and the SHA-256
+of the original it was made from, so a replaced original is never answered from the copy of
+the old one.
 
 Encoder: imagecodecs' HTJ2K (OpenJPH), chosen by ``bench/htj2k_encoders.py`` (README,
 "HTJ2K renditions"). Knows nothing of HTTP or Celery.
@@ -27,7 +28,7 @@ from django.db import transaction
 from pydicom.encaps import encapsulate
 from pydicom.pixels import iter_pixels, pixel_array
 
-from . import frames, storage
+from . import frames, storage, stores
 from .models import Instance, Rendition
 
 log = logging.getLogger(__name__)
@@ -146,13 +147,18 @@ def build(row: Instance, *, force: bool = False) -> str:
     while it was encoded gets no row (its file is overwritten by the next build)."""
     if not force and current(row) is not None:
         return "kept"
-    encoded = encode_file(row.absolute_path)
+    store = stores.current()
+    with store.local_copy(row.file_path) as original:
+        encoded = encode_file(original)
     relpath = relpath_for(row.file_path)
     spooled = storage.spool(io.BytesIO(encoded.data))
-    final = storage.place(spooled, relpath)
-    offsets = frames.locate(final, pydicom.dcmread(final, defer_size=1024))
-    if not offsets:
-        raise RenditionError(f"{relpath}: frames of the rendition not found")
+    try:
+        offsets = frames.locate(spooled.path, pydicom.dcmread(spooled.path, defer_size=1024))
+        if not offsets:
+            raise RenditionError(f"{relpath}: frames of the rendition not found")
+        store.place_many([(spooled, relpath)])
+    finally:
+        storage.discard(spooled.path)  # placed: gone already
     with transaction.atomic():
         if not Instance.objects.filter(pk=row.pk, sha256=row.sha256).exists():
             return "superseded"

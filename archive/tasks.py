@@ -1,12 +1,16 @@
-"""Celery tasks: thin wrappers around ``caches``. Arguments are plain ids; every task is
-idempotent, so it is acknowledged late and may run twice."""
+"""Celery tasks: thin wrappers around ``caches`` and ``stores``. Arguments are plain ids or
+keys; every task is idempotent, so it is acknowledged late and may run twice."""
+
+import logging
 
 from celery import shared_task
 from django.conf import settings
 from django.db import transaction
 
-from . import caches, renditions
-from .models import Study
+from . import caches, renditions, stores
+from .models import Instance, Rendition, Study
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
@@ -31,6 +35,34 @@ def schedule_builds_for(sender, results, **kwargs) -> None:
             schedule_cache_build(result.study_pk, result.generation)
             if result.moved_from_study_pk is not None:
                 schedule_cache_build(result.moved_from_study_pk)
+
+
+def delete_stored_files(keys: list[str]) -> None:
+    """Delete files whose rows are gone (after the commit); what cannot be deleted now is
+    retried by a task until the store takes it."""
+    try:
+        stores.current().delete_many(keys)
+    except OSError as exc:
+        log.warning("deleting %d stored file(s) failed (%s); retrying in a task", len(keys), exc)
+        try:
+            retry_deleting_stored_files.delay(keys)
+        except Exception:
+            log.exception("cannot queue the retry: %d stored file(s) left behind", len(keys))
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OSError,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=50,
+)
+def retry_deleting_stored_files(keys: list[str]) -> None:
+    """Only keys no row names by now: the same study stored again meanwhile has files of
+    the same names."""
+    named = set(Instance.objects.filter(file_path__in=keys).values_list("file_path", flat=True))
+    named |= set(Rendition.objects.filter(file_path__in=keys).values_list("file_path", flat=True))
+    stores.current().delete_many([key for key in keys if key not in named])
 
 
 def schedule_cache_build(study_id: int, generation: int | None = None) -> None:

@@ -108,6 +108,7 @@ MIDDLEWARE = [
     "accounts.middleware.AccessLogMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "archive.middleware.StorageUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "ohifsite.urls"
@@ -200,6 +201,23 @@ STORAGE_FSYNC = envbool("STORAGE_FSYNC", True)
 # Deepest nesting of sequences a stored file may have; deeper is refused at ingest, since
 # every reader after it (DICOM JSON, the caches, OHIF) walks sequences recursively.
 INGEST_MAX_SEQUENCE_DEPTH = envint("INGEST_MAX_SEQUENCE_DEPTH", 64)
+# Where instance files live: "filesystem" (DICOM_STORAGE_DIR, shared by every process) or
+# "s3" (a bucket of any S3-compatible service; then DICOM_STORAGE_DIR only holds uploads on
+# their way in, and web and worker hosts need no shared folder). Credentials come from the
+# usual AWS variables (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...).
+STORAGE_BACKEND = envstr("STORAGE_BACKEND", "filesystem").lower()
+if STORAGE_BACKEND not in ("filesystem", "s3"):
+    raise ImproperlyConfigured("STORAGE_BACKEND must be filesystem or s3")
+S3_ENDPOINT_URL = envstr("S3_ENDPOINT_URL")  # empty: AWS S3 itself
+S3_BUCKET = envstr("S3_BUCKET")
+S3_REGION = envstr("S3_REGION", "us-east-1")
+S3_PREFIX = envstr("S3_PREFIX")  # prepended to every key, e.g. "archive/"
+# Files larger than this go up in parts (multipart upload), this size each.
+S3_MULTIPART_THRESHOLD = envint("S3_MULTIPART_THRESHOLD", 64 * 1024**2)
+# Seconds to wait for the bucket before a request gets 503 (reads) or 0xA700 (stores).
+S3_TIMEOUT = envint("S3_TIMEOUT", 10)
+if STORAGE_BACKEND == "s3" and not S3_BUCKET:
+    raise ImproperlyConfigured("STORAGE_BACKEND=s3 needs S3_BUCKET")
 # Build the metadata caches as instances arrive (like the Orthanc OHIF plugin's Preload);
 # off, they are built on first request and kept.
 PRELOAD = envbool("PRELOAD", True)

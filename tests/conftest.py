@@ -15,6 +15,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 # The real OpenID Connect provider process (tests/oidc/), for the access tests.
 from oidc.provider import oidc_provider, oidc_settings  # noqa: E402, F401
 
+# The real S3-compatible server (tests/seaweed/), for the object storage tests.
+from seaweed.server import s3_server, s3_storage  # noqa: E402, F401
+
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE = f"test-{uuid.uuid4().hex[:12]}"
 
@@ -53,6 +56,23 @@ def storage_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("dicom")
     settings.DICOM_STORAGE_DIR = path
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def storage_backend(request):
+    """TEST_STORAGE_BACKEND=s3: the whole session stores to SeaweedFS (test.sh's third pass);
+    processes started by the tests inherit it through the environment."""
+    if os.environ.get("TEST_STORAGE_BACKEND", "filesystem") != "s3":
+        return "filesystem"
+    from django.conf import settings
+
+    server = request.getfixturevalue("s3_server")
+    environment = server.environment(prefix=f"session-{uuid.uuid4().hex[:12]}/")
+    os.environ.update(environment)
+    for name, value in environment.items():
+        if name.startswith(("S3_", "STORAGE_")):
+            setattr(settings, name, int(value) if name == "S3_TIMEOUT" else value)
+    return "s3"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -106,7 +126,7 @@ def database_url(django_db_setup, django_db_blocker):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(database_url, storage_dir, tmp_path_factory):
+def celery_worker(database_url, storage_dir, storage_backend, tmp_path_factory):
     """A real `celery worker` process on the configured broker (Redis or the embedded
     filesystem broker), reading the test database and storage."""
     env = {

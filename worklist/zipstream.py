@@ -11,6 +11,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 
+from archive import stores
 from archive.models import Instance, Study
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def stream_study_zip(study: Study) -> Iterator[bytes]:
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for name, instance in study_entries(study):
             try:
-                source = open(instance.absolute_path, "rb")  # noqa: SIM115 - closed below
+                source = stores.current().open(instance.file_path)
             except FileNotFoundError:
                 # Deleted while the zip was being sent; the headers are gone, so leave it out.
                 log.warning("zip of %s: %s vanished", study.study_instance_uid, name)

@@ -6,13 +6,12 @@ studies the request may see (``accounts.projects``): another study is unknown he
 door never tells whether it exists.
 """
 
-import os
 import time
 
 from rest_framework.exceptions import NotFound, ParseError
 
 from accounts.projects import current_scope
-from archive import kinds
+from archive import kinds, stores
 from archive.models import Instance, Series, Study
 from archive.uids import is_valid_uid
 
@@ -113,11 +112,7 @@ _recent_rows: dict[tuple, tuple[float, tuple, Instance]] = {}
 
 
 def _stamp(row: Instance) -> tuple | None:
-    try:
-        found = os.stat(row.absolute_path)
-    except OSError:
-        return None
-    return (found.st_ino, found.st_size, found.st_mtime_ns)
+    return stores.current().stamp(row.file_path)
 
 
 def instances(study_uid: str, series_uid: str | None = None) -> list[Instance]:

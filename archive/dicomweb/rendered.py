@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from accounts import accesslog
 from accounts.permissions import IsReader
-from archive import kinds, pixels
+from archive import kinds, pixels, stores
 from archive.models import Instance
 
 from . import accept, lookup, wado
@@ -113,7 +113,8 @@ def _study_image(study) -> Instance | None:
 
 def render(row: Instance, index: int, window: pixels.Window | None):
     try:
-        return pixels.render_frame(row.absolute_path, index, window)
+        with stores.current().local_copy(row.file_path) as path:
+            return pixels.render_frame(path, index, window)
     except pixels.PixelError as exc:
         raise NotAcceptable(f"cannot render this instance: {exc}") from exc
 

@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from accounts import accesslog
 from accounts.permissions import IsReader
-from archive import bulkdata, caches, dicomjson, frames, pixels, renditions
+from archive import bulkdata, caches, dicomjson, pixels, renditions, stores
 from archive.models import Instance
 
 from . import accept, byteranges, htj2k, lookup, metadata_docs, multipart
@@ -78,12 +78,13 @@ class RetrieveInstances(WadoView):
         row, choice, rendition = choices[0]
         if not choice.multipart:
             if isinstance(choice.offer, htj2k.RenditionOffer):
-                return _file_response(request, rendition.absolute_path, rendition.sha256)
+                return _file_response(request, rendition)
             if choice.offer.stored:
                 return stored_file_response(request, row)
             if htj2k.on_the_fly(choice.offer):
                 try:  # before the answer starts, so that a failure is still a 406
-                    return HttpResponse(_encoded_file(row.absolute_path), content_type=accept.DICOM)
+                    with stores.current().local_copy(row.file_path) as path:
+                        return HttpResponse(_encoded_file(path), content_type=accept.DICOM)
                 except renditions.RenditionError as exc:
                     raise NotAcceptable(str(exc)) from exc
             return _single_part(_instance_payload(row, choice.offer), accept.DICOM)
@@ -141,7 +142,8 @@ class RetrieveFrames(WadoView):
         etag = stored_etag(row, "frames", *numbers, choice, rendition and rendition.sha256)
         if unchanged := not_modified(request, etag):
             return unchanged
-        payloads = [_frame(row, number - 1, choice.offer, rendition) for number in numbers]
+        indexes = [number - 1 for number in numbers]
+        payloads = list(_frames(row, indexes, choice.offer, rendition))
         response = _respond(choice, payloads, boundary=byteranges.stable_boundary(etag))
         return byteranges.partial(request, validated(response, etag), etag=etag)
 
@@ -158,7 +160,8 @@ class RetrieveBulkdata(WadoView):
             raise ParseError(f"{tag_path[:80]!r} is not a tag path (GGGGEEEE[/item/GGGGEEEE])")
         if path == bulkdata.PIXEL_DATA and row.rows is not None:
             return byteranges.partial(request, _pixel_bulkdata(request, row))
-        found = bulkdata.read_value(row.absolute_path, path)
+        with stores.current().local_copy(row.file_path) as file:
+            found = bulkdata.read_value(file, path)
         if found is None:
             raise NotFound(f"instance {instance} has no bulk data at {tag_path}")
         value, media_type = found
@@ -175,12 +178,12 @@ def _pixel_bulkdata(request, row: Instance):
     count = row.number_of_frames or 1
     choice, rendition = _choose_frames(request, row, single_part=True)
     if choice.offer.transfer_syntax == accept.EXPLICIT_VR_LITTLE_ENDIAN:
-        whole = (_frame(row, index, choice.offer) for index in range(count))
+        whole = _frames(row, range(count), choice.offer)
         # Streamed, frame by frame; a ranged request gets the joined bytes to cut from.
         return _respond(choice, [b"".join(whole) if "Range" in request.headers else whole])
     if not choice.multipart and count > 1:
         raise NotAcceptable("compressed pixel data of several frames comes as multipart/related")
-    payloads = [_frame(row, index, choice.offer, rendition) for index in range(count)]
+    payloads = list(_frames(row, range(count), choice.offer, rendition))
     return _respond(choice, payloads, boundary=byteranges.stable_boundary(stored_etag(row, "bulk")))
 
 
@@ -190,13 +193,14 @@ def video_response(request, row: Instance, *, rendered: bool = False) -> HttpRes
     choice = _choose(request, accept.video_offers(row.transfer_syntax_uid), single_part=True)
     if rendered:
         choice = accept.Choice(choice.offer, multipart=False)
-    return embeddable(_respond(choice, [bulkdata.encapsulated_stream(row.absolute_path)]))
+    return embeddable(_respond(choice, [_from_local_copy(row, bulkdata.encapsulated_stream)]))
 
 
 def document_response(request, row: Instance) -> HttpResponse:
     """An encapsulated document (PDF, CDA...) as its rendered form: the document itself, single
     part, in its MIME type (what OHIF's PDF viewport loads with ``singlepart: pdf``)."""
-    found = bulkdata.read_value(row.absolute_path, bulkdata.ENCAPSULATED_DOCUMENT)
+    with stores.current().local_copy(row.file_path) as file:
+        found = bulkdata.read_value(file, bulkdata.ENCAPSULATED_DOCUMENT)
     if found is None:
         raise NotFound(f"instance {row.sop_instance_uid} has no pixel data or document to render")
     value, media_type = found
@@ -247,39 +251,54 @@ def _choose_frames(request, row: Instance, *, single_part: bool):
     return choice, extra.rendition
 
 
-def _frame(row: Instance, index: int, offer: accept.Offer, rendition=None) -> bytes:
+def _frames(
+    row: Instance, indexes: Iterable[int], offer: accept.Offer, rendition=None
+) -> Iterator[bytes]:
+    """Stored frames (the original's or its rendition's) each from their recorded byte ranges:
+    one ranged GET from a bucket. Decoded or encoded frames from one local copy of the file,
+    however many are asked."""
+    store = stores.current()
     if isinstance(offer, htj2k.RenditionOffer):
-        return frames.read(rendition.absolute_path, rendition.frame_offsets[index])
+        for index in indexes:
+            yield store.read_pieces(rendition.file_path, rendition.frame_offsets[index])
+        return
     if offer.stored:
-        return frames.read(row.absolute_path, row.frame_offsets[index])
+        for index in indexes:
+            yield store.read_pieces(row.file_path, row.frame_offsets[index])
+        return
+    with store.local_copy(row.file_path) as path:
+        for index in indexes:
+            yield _converted_frame(path, index, offer)
+
+
+def _converted_frame(path, index: int, offer: accept.Offer) -> bytes:
     if htj2k.on_the_fly(offer):
         try:
-            return renditions.encode_stored_frame(row.absolute_path, index)
+            return renditions.encode_stored_frame(path, index)
         except renditions.RenditionError as exc:
             raise NotAcceptable(f"{exc}; ask for transfer-syntax=* for the stored bytes") from exc
     try:
-        return pixels.decode_frame(row.absolute_path, index)
+        return pixels.decode_frame(path, index)
     except pixels.PixelError as exc:
         raise NotAcceptable(f"{exc}; ask for transfer-syntax=* to get the stored bytes") from exc
 
 
 def _instance_payload(row: Instance, offer: accept.Offer, rendition=None) -> Iterator[bytes]:
     if isinstance(offer, htj2k.RenditionOffer):
-        return file_chunks(rendition.absolute_path)
+        return stored_chunks(rendition.file_path)
     if offer.stored:
-        return file_chunks(row.absolute_path)
+        return stored_chunks(row.file_path)
     if htj2k.on_the_fly(offer):
-        return _encoded(row.absolute_path)
-    return _decompressed(row.absolute_path)
+        # Part of a multipart answer already under way: a failure can only end the stream.
+        return _from_local_copy(row, lambda path: iter([_encoded_file(path)]))
+    return _from_local_copy(row, lambda path: iter([pixels.decompressed_file(path)]))
 
 
-def _decompressed(path) -> Iterator[bytes]:
-    yield pixels.decompressed_file(path)
-
-
-def _encoded(path) -> Iterator[bytes]:
-    """Part of a multipart answer already under way: a failure can only end the stream."""
-    yield _encoded_file(path)
+def _from_local_copy(row: Instance, chunks_of) -> Iterator[bytes]:
+    """``chunks_of(path)`` over a local copy of the stored file, made when the response
+    reaches it and removed when it is sent."""
+    with stores.current().local_copy(row.file_path) as path:
+        yield from chunks_of(path)
 
 
 def _encoded_file(path) -> bytes:
@@ -289,14 +308,16 @@ def _encoded_file(path) -> bytes:
 def stored_file_response(request, row: Instance) -> HttpResponse:
     """An instance's stored Part-10 file, which the WSGI server may send with sendfile(2),
     without Python; or 304 when the client holds these very bytes already."""
-    return _file_response(request, row.absolute_path, row.sha256)
+    return _file_response(request, row)
 
 
-def _file_response(request, path, sha256: str) -> HttpResponse:
-    etag = stored_etag_of(sha256, "file")
+def _file_response(request, stored) -> HttpResponse:
+    """``stored``: an Instance or a Rendition (a file_path, file_size and sha256)."""
+    etag = stored_etag_of(stored.sha256, "file")
     if unchanged := not_modified(request, etag):
         return unchanged
-    response = FileResponse(open(path, "rb"), content_type=accept.DICOM)  # noqa: SIM115 closed by the response
+    response = FileResponse(stores.current().open(stored.file_path), content_type=accept.DICOM)
+    response["Content-Length"] = str(stored.file_size)  # a bucket's stream does not say
     return validated(response, etag)
 
 
@@ -334,9 +355,9 @@ def validated(response: HttpResponse, etag: str) -> HttpResponse:
     return response
 
 
-def file_chunks(path) -> Iterator[bytes]:
+def stored_chunks(key: str) -> Iterator[bytes]:
     """Opened only when the response reaches this file, closed when it is sent."""
-    with open(path, "rb") as f:
+    with stores.current().open(key) as f:
         while chunk := f.read(CHUNK):
             yield chunk
 

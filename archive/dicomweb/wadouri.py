@@ -12,7 +12,7 @@ from django.http import HttpResponse
 from rest_framework.exceptions import NotAcceptable, ParseError
 
 from accounts import accesslog
-from archive import pixels
+from archive import pixels, stores
 
 from . import accept, lookup, rendered, wado
 
@@ -62,9 +62,8 @@ def _dicom(request, row, transfer_syntax: str | None):
         return wado.stored_file_response(request, row)
     if transfer_syntax == accept.EXPLICIT_VR_LITTLE_ENDIAN:
         try:
-            return HttpResponse(
-                pixels.decompressed_file(row.absolute_path), content_type=accept.DICOM
-            )
+            with stores.current().local_copy(row.file_path) as path:
+                return HttpResponse(pixels.decompressed_file(path), content_type=accept.DICOM)
         except pixels.PixelError as exc:
             raise NotAcceptable(str(exc)) from exc
     raise NotAcceptable(

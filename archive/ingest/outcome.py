@@ -8,6 +8,8 @@ import errno
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from ..stores import StorageUnavailable
+
 
 class Status(StrEnum):
     STORED = "stored"
@@ -33,7 +35,8 @@ _OUT_OF_RESOURCES = {errno.ENOSPC, errno.EDQUOT, errno.ENOMEM, errno.EMFILE, err
 def failure_of(exc: OSError) -> tuple[str, int]:
     """The one mapping from an error writing the archive's files to a reason and a DICOM
     failure code, for every door and every step (spooling, placing)."""
-    code = OUT_OF_RESOURCES if exc.errno in _OUT_OF_RESOURCES else PROCESSING_FAILURE
+    unavailable = isinstance(exc, StorageUnavailable)  # a bucket out of reach: try again later
+    code = OUT_OF_RESOURCES if unavailable or exc.errno in _OUT_OF_RESOURCES else PROCESSING_FAILURE
     return f"cannot store file: {exc.strerror or exc}", code
 
 

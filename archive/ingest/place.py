@@ -1,4 +1,5 @@
-"""Moving spooled files to their final places, with a journal that makes a crash harmless.
+"""Moving spooled files to their final places (a folder or a bucket, ``stores``), with a
+journal that makes a crash harmless.
 
 Files are placed before the index rows naming them commit (a row must never point at a file
 that is not there), so a process killed between the renames and the commit would leave final
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from .. import storage
+from .. import storage, stores
 from ..models import Instance
 
 
@@ -35,8 +36,10 @@ class Placement:
         self.journal = storage.placing_dir() / f"{uuid.uuid4().hex}.txt"
 
     def undo(self) -> None:
-        for relpath in self.relpaths:
-            storage.delete(relpath)
+        try:
+            stores.current().delete_many(self.relpaths)
+        except OSError:
+            return  # the journal stays: ``settle_interrupted`` removes them later
         self.done()
 
     def done(self) -> None:
@@ -49,9 +52,11 @@ def place(files: list[tuple[storage.Spooled, str]]) -> Placement:
     placement = Placement([relpath for _, relpath in files])
     try:
         _write(placement.journal, placement.relpaths)
-        storage.place_many(files)
+        stores.current().place_many(files)
     except OSError as exc:
-        placement.done()
+        # The store took back what it placed; a bucket out of reach may have kept some, and
+        # then the journal stays for ``settle_interrupted``.
+        placement.undo()
         raise PlaceFailed(exc) from exc
     transaction.on_commit(placement.done, robust=True)
     return placement
@@ -79,9 +84,10 @@ def settle_interrupted(older_than: float = 3600) -> int:
         named = set(
             Instance.objects.filter(file_path__in=relpaths).values_list("file_path", flat=True)
         )
+        store = stores.current()
         for relpath in relpaths:
-            if relpath not in named and (storage.root() / relpath).exists():
-                storage.delete(relpath)
+            if relpath not in named and store.size(relpath) is not None:
+                store.delete(relpath)
                 removed += 1
         journal.unlink(missing_ok=True)
     return removed

@@ -3,6 +3,7 @@ go; everything else stays; refusals change nothing."""
 
 import pytest
 from dicom_data import ct_series, mr_slice, receive_one
+from stored import key_exists
 from stow_support import BASE, Api, user_with_role
 
 from archive import storage
@@ -24,15 +25,14 @@ def two_series_study():
     return ct, mr, other
 
 
-def file_of(ds):
-    relpath = storage.instance_relpath(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
-    return storage.root() / relpath
+def file_of(ds) -> str:
+    return storage.instance_relpath(ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID)
 
 
 def state():
-    """Rows and files: the storage folder is shared by the whole run, the rows are not."""
+    """Rows and files: the store is shared by the whole run, the rows are not."""
     rows = sorted(Instance.objects.values_list("sop_instance_uid", "file_path"))
-    return rows, [(storage.root() / path).is_file() for _, path in rows]
+    return rows, [key_exists(path) for _, path in rows]
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_delete_study(api, django_capture_on_commit_callbacks):
     assert list(Instance.objects.values_list("sop_instance_uid", flat=True)) == [
         other[0].SOPInstanceUID
     ]
-    assert [file_of(ds).exists() for ds in ct + other] == [False, False, True]
+    assert [key_exists(file_of(ds)) for ds in ct + other] == [False, False, True]
     again = api.delete(f"{BASE}/studies/{study_uid}")
     assert again.status_code == 404
 
@@ -74,7 +74,7 @@ def test_delete_series_keeps_the_rest_of_the_study(api, django_capture_on_commit
     assert sorted(Instance.objects.values_list("sop_instance_uid", flat=True)) == sorted(
         [mr[0].SOPInstanceUID, other[0].SOPInstanceUID]
     )
-    assert [file_of(ds).exists() for ds in ct + mr + other] == [False, False, True, True]
+    assert [key_exists(file_of(ds)) for ds in ct + mr + other] == [False, False, True, True]
 
 
 def test_ohif_reject_deletes_the_series(api, django_capture_on_commit_callbacks):
@@ -87,7 +87,7 @@ def test_ohif_reject_deletes_the_series(api, django_capture_on_commit_callbacks)
     assert response.status_code == 204
     assert not Series.objects.filter(series_instance_uid=series_uid).exists()
     assert Study.objects.get(study_instance_uid=study_uid).modalities_in_study == "CT"
-    assert [file_of(ds).exists() for ds in ct + mr + other] == [True, True, False, True]
+    assert [key_exists(file_of(ds)) for ds in ct + mr + other] == [True, True, False, True]
 
 
 def test_reject_when_turned_off_is_403(api, settings):

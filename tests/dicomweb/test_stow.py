@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from dicom_data import ct_series, ct_slice, to_bytes, uid
+from stored import stored_bytes
 from stow_support import BASE, Api, user_with_role
 
 from archive import storage
@@ -84,7 +85,7 @@ def test_all_stored_is_200_with_referenced_sequence(api):
         )
         assert WARNING_REASON not in item
         instance = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
-        assert instance.absolute_path.read_bytes() == to_bytes(ds)
+        assert stored_bytes(instance) == to_bytes(ds)
     assert Study.objects.get(study_instance_uid=study_uid).number_of_study_related_instances == 2
     assert list(storage.incoming_dir().iterdir()) == []
 

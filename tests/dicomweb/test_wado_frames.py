@@ -20,6 +20,7 @@ from pydicom.data import get_testdata_file
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.pixels import get_decoder
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
+from stored import stored_bytes
 from wado_support import (
     OHIF_FRAMES,
     OHIF_FRAMES_QUOTED,
@@ -29,7 +30,6 @@ from wado_support import (
     store,
 )
 
-from archive import frames
 from archive.models import Instance
 
 ELE = "1.2.840.10008.1.2.1"
@@ -38,7 +38,8 @@ DECODED = f'multipart/related; type="application/octet-stream"; transfer-syntax=
 
 def stored_frame(ds, index=0) -> bytes:
     row = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
-    return frames.read(row.absolute_path, row.frame_offsets[index])
+    raw = stored_bytes(row)
+    return b"".join(raw[offset : offset + length] for offset, length in row.frame_offsets[index])
 
 
 @pytest.mark.django_db

@@ -10,9 +10,10 @@ import numpy as np
 import pydicom
 import pytest
 from dicom_data import ct_slice, multiframe, rgb_image
+from stored import stored_bytes, stored_pieces
 from wado_support import OHIF_FRAMES, body_of, instance_path, parts_of, store
 
-from archive import frames, renditions
+from archive import renditions
 from archive.models import Instance, Rendition
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def test_frames_from_the_rendition(reader_client, accept, label):
     parts = parts_of(response)
     assert [ctype for ctype, _ in parts] == [label, label]
     for (_, payload), index in zip(parts, (0, 2), strict=True):
-        assert payload == frames.read(rendition.absolute_path, rendition.frame_offsets[index])
+        assert payload == stored_pieces(rendition, rendition.frame_offsets[index])
         assert imagecodecs.htj2k_decode(payload).tobytes() == ds.pixel_array[index].tobytes()
 
 
@@ -120,7 +121,7 @@ def test_pixel_bulk_data_in_htj2k(reader_client):
     )
     parts = parts_of(response)
     assert [p for _, p in parts] == [
-        frames.read(rendition.absolute_path, pieces) for pieces in rendition.frame_offsets
+        stored_pieces(rendition, pieces) for pieces in rendition.frame_offsets
     ]
 
 
@@ -136,7 +137,7 @@ def test_instance_in_htj2k(reader_client, built):
     assert single.status_code == 200
     data = body_of(single)
     if built:
-        assert data == rendition.absolute_path.read_bytes()
+        assert data == stored_bytes(rendition)
     copy = pydicom.dcmread(io.BytesIO(data))
     assert copy.file_meta.TransferSyntaxUID == RPCL
     assert copy.pixel_array.tobytes() == ds.pixel_array.tobytes()

