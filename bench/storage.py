@@ -10,8 +10,9 @@ Every answer is checked (bench/dicomweb_ops.py), so a broken store cannot look f
 Workload: STOW-RS of N CT 512x512 in requests of 20 (1 and 4 clients), series metadata of the
 last 300 (after the worker built the caches), every frame of them with 1 and 6 clients and
 WADO-URI with 1 and 6 clients. For s3, the GET requests SeaweedFS served during the frame
-rows are counted from its metrics (one ranged GET per frame is the target), and the web
-processes' peak memory is printed for both.
+rows are counted from its metrics (one ranged GET per frame is the target). Last, the whole
+series is retrieved as one multipart/related answer and the web processes' peak memory is
+printed before and after (it should not grow by the study's size).
 """
 
 import argparse
@@ -89,7 +90,20 @@ def run_side(name: str, env: dict, args, stow_files, ct_files, seaweed=None) -> 
             if before is not None:
                 results[op].gets = (seaweed.s3_gets() - before) / len(ct)
         results["peak web MB"] = archive.peak_rss_mb("web")
+        size = retrieve_study(server, ct[0].study)
+        results["study"] = (size, results["peak web MB"], archive.peak_rss_mb("web"))
     return results
+
+
+def retrieve_study(server: ops.Server, study: str) -> int:
+    """The whole study as multipart/related, read as it streams; returns its size."""
+    answer = server.session().get(
+        f"{server.dicomweb}/studies/{study}",
+        headers={"Accept": 'multipart/related; type="application/dicom"'},
+        stream=True,
+    )
+    answer.raise_for_status()
+    return sum(len(chunk) for chunk in answer.iter_content(1024 * 1024))
 
 
 def main() -> None:
@@ -136,10 +150,12 @@ def main() -> None:
         for side, r in (("filesystem", fs), ("s3", s3)):
             if r.error:
                 print(f"    {side} FAILED: {r.error}")
-    print(
-        f"peak web memory: filesystem {filesystem['peak web MB']:.0f} MB,"
-        f" s3 {bucket['peak web MB']:.0f} MB"
-    )
+    for name, side in (("filesystem", filesystem), ("s3", bucket)):
+        size, before, after = side["study"]
+        print(
+            f"{name}: web processes' peak memory {before:.0f} MB before sending the"
+            f" {size / 1e6:.0f} MB study as multipart/related, {after:.0f} MB after"
+        )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from oidc.provider import oidc_provider, oidc_settings  # noqa: E402, F401
 
 # The real S3-compatible server (tests/seaweed/), for the object storage tests.
-from seaweed.server import s3_server, s3_storage  # noqa: E402, F401
+from seaweed.server import s3_requests, s3_server, s3_storage  # noqa: E402, F401
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUE = f"test-{uuid.uuid4().hex[:12]}"

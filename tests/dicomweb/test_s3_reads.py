@@ -11,7 +11,6 @@ from django.core.management import call_command
 from stored import store_all
 from wado_support import body_of, instance_path, parts_of
 
-from archive import stores
 from archive.models import Instance
 
 
@@ -30,28 +29,6 @@ def in_bucket(s3_storage, settings):
         return sent
 
     return put
-
-
-@pytest.fixture
-def s3_requests():
-    """The requests the web process makes to the bucket: (operation, Range header)."""
-    seen = []
-
-    def record(request, operation_name, **kwargs):
-        found = request.headers.get("Range")
-        seen.append((operation_name, found.decode() if isinstance(found, bytes) else found))
-
-    events = stores._client().meta.events
-    events.register("before-send.s3", _named(record))
-    yield seen
-    events.unregister("before-send.s3", _named(record))
-
-
-def _named(record):
-    def before_send(request, event_name, **kwargs):
-        record(request, event_name.rsplit(".", 1)[-1])
-
-    return before_send
 
 
 @pytest.mark.django_db

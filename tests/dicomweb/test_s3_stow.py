@@ -9,8 +9,10 @@ import time
 
 import pytest
 import requests
-from dicom_data import ct_series, to_bytes
+from dicom_data import ct_series, multiframe, to_bytes
+from stored import store_all, stored_bytes
 from test_stow import FAILED, FAILURE_REASON, REFERENCED, SOP_INSTANCE, body, items, value
+from wado_support import instance_path, parts_of
 
 from archive import stores
 from archive.models import Instance
@@ -115,3 +117,22 @@ def requests_session(template: requests.Session) -> requests.Session:
     session = requests.Session()
     session.auth = template.auth
     return session
+
+
+@pytest.mark.django_db
+def test_a_large_file_goes_up_in_parts(s3_storage, s3_requests, settings, reader_client):
+    """Above S3_MULTIPART_THRESHOLD a file is a multipart upload, read back and checked."""
+    settings.S3_MULTIPART_THRESHOLD = 5 * 1024 * 1024  # the smallest part S3 allows
+    ds = multiframe(1300)  # 1300 frames of 64 x 80 bytes: 6.3 MiB
+    [data] = store_all([ds])
+    operations = [operation for operation, _ in s3_requests]
+    assert "CreateMultipartUpload" in operations
+    assert operations.count("UploadPart") == 2
+    assert "CompleteMultipartUpload" in operations
+    row = Instance.objects.get()
+    assert stored_bytes(row) == data
+    [(offset, length)] = row.frame_offsets[1299]
+    accept = "multipart/related; type=application/octet-stream; transfer-syntax=*"
+    frame = reader_client.get(f"{instance_path(ds)}/frames/1300", HTTP_ACCEPT=accept)
+    [(_, payload)] = parts_of(frame)
+    assert payload == data[offset : offset + length]

@@ -187,3 +187,21 @@ def s3_storage(s3_server, settings):
     settings.S3_PREFIX = prefix
     settings.S3_TIMEOUT = 5
     yield prefix
+
+
+@pytest.fixture
+def s3_requests(s3_storage):
+    """The requests this process makes to the bucket: (operation, Range header)."""
+    from archive import stores
+
+    seen = []
+
+    def before_send(request, event_name, **kwargs):
+        found = request.headers.get("Range")
+        found = found.decode() if isinstance(found, bytes) else found
+        seen.append((event_name.rsplit(".", 1)[-1], found))
+
+    events = stores._client().meta.events
+    events.register("before-send.s3", before_send)
+    yield seen
+    events.unregister("before-send.s3", before_send)
