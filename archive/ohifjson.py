@@ -55,6 +55,18 @@ _STR = {
     "Units", "DecayCorrection", "PresentationLUTShape", "VOILUTFunction", "ViewPosition",
     "ImageLaterality", "Laterality", "PatientPosition", "LossyImageCompression",
 }  # fmt: skip
+# PALETTE COLOR: the lookup tables' descriptors, and their data as OHIF's metadata provider
+# takes it (``InlineBinary``, which DICOM JSON uses for tables up to 1 KB: 8-bit palettes).
+_INT_LIST = {
+    "RedPaletteColorLookupTableDescriptor",
+    "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor",
+}
+_INLINE = {
+    "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData",
+    "BluePaletteColorLookupTableData",
+}
 # Window values stay as written: a number, or a list when there are several.
 _NATURAL = {"WindowCenter", "WindowWidth"}
 # Sequences OHIF reads: PET dose (SUV), US regions (calibration), SR/KO/SEG references.
@@ -70,7 +82,11 @@ _SEQUENCES = {
 # Vendor SUV factors, keyed by tag as Orthanc's plugin does (Philips x2, GE).
 _PRIVATE = {"70531000": float, "70531009": float, "0009100D": str}
 
-INSTANCE_KEYWORDS = _INT | _FLOAT | _FLOAT_LIST | _STR_LIST | _STR | _NATURAL | _SEQUENCES
+INSTANCE_KEYWORDS = (
+    _INT | _FLOAT | _FLOAT_LIST | _STR_LIST | _STR | _NATURAL | _SEQUENCES | _INT_LIST | _INLINE
+)
+# Stored in a syntax Cornerstone's WADO-URI loader cannot parse: asked for decoded instead.
+_DECODED_FOR_THE_VIEWER = {"1.2.840.10008.1.2.1.99"}  # Deflated Explicit VR Little Endian
 
 # Visible light (video, slide microscopy): image SOP classes whose OHIF handlers (dicom-video,
 # dicom-microscopy) read more than the image attributes above, like every kind that is not an
@@ -212,6 +228,8 @@ def _entries(dicom_json: dict, series: dict, wado_uri_root: str) -> list[dict]:
         "objectUID": metadata.get("SOPInstanceUID", ""),
         "contentType": "application/dicom",
     }
+    if _first(dicom_json.get(_AVAILABLE_TRANSFER_SYNTAX, {})) in _DECODED_FOR_THE_VIEWER:
+        query["transferSyntax"] = "1.2.840.10008.1.2.1"
     url = f"dicomweb:{wado_uri_root}?{urlencode(query)}"
     frames = metadata.get("NumberOfFrames") or 1
     if frames <= 1:
@@ -262,6 +280,9 @@ def _functional_groups(dicom_json: dict, sequence_tag: str, index: int) -> dict:
 def _typed(keyword: str, element: dict):
     if keyword in _SEQUENCES:
         return natural(element)
+    if keyword in _INLINE:
+        inline = element.get("InlineBinary")
+        return {"InlineBinary": inline} if inline else None
     values = [v for v in element.get("Value") or [] if v is not None]
     if not values:
         return None
@@ -271,6 +292,9 @@ def _typed(keyword: str, element: dict):
         return _to(float, values[0])
     if keyword in _FLOAT_LIST:
         numbers = [_to(float, v) for v in values]
+        return numbers if None not in numbers else None
+    if keyword in _INT_LIST:
+        numbers = [_to(int, v) for v in values]
         return numbers if None not in numbers else None
     if keyword in _STR_LIST:
         return [str(v) for v in values]

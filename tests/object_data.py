@@ -161,3 +161,39 @@ def _readable(ds: pydicom.Dataset) -> pydicom.Dataset:
     ds.save_as(buffer, enforce_file_format=True)
     buffer.seek(0)
     return pydicom.dcmread(buffer)
+
+
+def pdf_document(text: str = "Report for the archive", **kw) -> pydicom.Dataset:
+    """An Encapsulated PDF holding a real one-page PDF (written here, byte offsets and all)
+    that a browser's PDF viewer opens; a comment pads it past DICOM JSON's inline limit, so
+    viewers fetch it by URL."""
+    from pydicom.uid import EncapsulatedPDFStorage
+
+    stream = f"BT /F1 24 Tf 72 720 Td ({text}) Tj ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    body, offsets = b"%PDF-1.4\n%" + b"~" * 1200 + b"\n", []
+    for number, content in enumerate(objects, start=1):
+        offsets.append(len(body))
+        body += b"%d 0 obj\n%s\nendobj\n" % (number, content)
+    xref = len(body)
+    body += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    body += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    body += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    kw.setdefault("modality", "DOC")
+    kw.setdefault("series_description", "Report PDF")
+    ds = _base(EncapsulatedPDFStorage, **kw)
+    ds.EncapsulatedDocument = body + (b"\n" if len(body) % 2 else b"")
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    ds.DocumentTitle = text
+    ds.BurnedInAnnotation = "NO"
+    return ds

@@ -135,7 +135,7 @@ def _dicomweb_configuration(source: DataSource, urls: SiteUrls) -> dict:
         "thumbnailRendering": source.thumbnail_rendering,
         "enableStudyLazyLoad": source.enable_study_lazy_load,
         "dicomUploadEnabled": source.dicom_upload_enabled,
-        "singlepart": source.singlepart or False,
+        "singlepart": _singlepart(source),
         "omitQuotationForMultipartRequest": source.omit_quotation_for_multipart_request,
         "bulkDataURI": _bulk_data_uri(source),
     }
@@ -194,6 +194,16 @@ def _htj2k(source: DataSource, accept_header: list[str] | None) -> dict:
     }
     spec = {"$set": {"stages": stages, "retrieveOptions": retrieve}}
     return {"acceptHeader": accept, "stackRetrieveOptions": spec}
+
+
+def _singlepart(source: DataSource) -> str | bool:
+    """This archive's films always come single-part from their rendered URL: OHIF 3.13's video
+    handler, without ``video`` in ``singlepart``, hands Cornerstone the promise of a blob URL
+    instead of a URL (it requests ``[object Object]``), so the film never plays."""
+    kinds = [kind for kind in (source.singlepart or "").split(",") if kind]
+    if source.is_archive and "video" not in kinds:
+        kinds.append("video")
+    return ",".join(kinds) or False
 
 
 def _bulk_data_uri(source: DataSource) -> dict:

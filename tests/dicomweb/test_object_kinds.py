@@ -3,6 +3,7 @@ a film asked for as bare octet-stream (OHIF's DICOMweb video viewport), deflated
 endian pixels, a PDF's rendered form, thumbnails of what has no image, and OHIF's DICOM JSON
 document carrying what its SEG, SR, PDF and video handlers read."""
 
+import base64
 import io
 import json
 
@@ -141,7 +142,9 @@ def test_dicom_json_carries_what_ohifs_seg_sr_pdf_and_video_handlers_read(reader
     seg, sr = segmentation(series), length_report(series)
     pdf = encapsulated_pdf(study_uid=series[0].StudyInstanceUID)
     film = h264_video(study_uid=series[0].StudyInstanceUID)
-    store(*series, seg, sr, pdf, film)
+    palette = palette_image(study_uid=series[0].StudyInstanceUID)
+    packed = deflated(ct_blocks_series(1, size=32, study_uid=series[0].StudyInstanceUID)[0])
+    store(*series, seg, sr, pdf, film, palette, packed)
     document = dicom_json_document(reader_client, series[0].StudyInstanceUID)
 
     # SEG: segments, functional groups with the pixel measures, the referenced series.
@@ -176,6 +179,17 @@ def test_dicom_json_carries_what_ohifs_seg_sr_pdf_and_video_handlers_read(reader
     assert entry["metadata"]["AvailableTransferSyntaxUID"] == H264
     response = reader_client.get(entry["url"].removeprefix("http://testserver"))
     assert response["Content-Type"].startswith("video/mp4")
+
+    # Palette colour: the lookup tables as OHIF's metadata provider reads them.
+    ((entry),) = entries_of(document, palette.SeriesInstanceUID)
+    red = entry["metadata"]["RedPaletteColorLookupTableData"]["InlineBinary"]
+    assert base64.b64decode(red) == palette.RedPaletteColorLookupTableData
+    assert entry["metadata"]["RedPaletteColorLookupTableDescriptor"] == [256, 0, 16]
+    # Deflated: Cornerstone's WADO-URI loader cannot inflate, so it asks for the file decoded.
+    ((entry),) = entries_of(document, packed.SeriesInstanceUID)
+    assert entry["url"].endswith("&transferSyntax=1.2.840.10008.1.2.1")
+    decoded = reader_client.get(entry["url"].removeprefix("dicomweb:http://testserver"))
+    assert pydicom.dcmread(io.BytesIO(body_of(decoded))).file_meta.TransferSyntaxUID == ELE
 
     # Plain images keep their compact entries.
     ct = entries_of(document, series[0].SeriesInstanceUID)

@@ -35,6 +35,10 @@ def test_archive_roots_come_from_the_request():
     assert config["defaultDataSourceName"] == "dicomweb"
     assert config["routerBasename"] == "/ohif"
     assert "oidc" not in config
+    # OHIF 3.13 plays a film only from its rendered URL (singlepart video): always so here.
+    assert c["singlepart"] == "video"
+    chosen = build_app_config(ViewerSettings(), [archive_source(singlepart="pdf")], urls=URLS)
+    assert chosen["dataSources"][0]["configuration"]["singlepart"] == "pdf,video"
 
 
 def test_every_dicomweb_option_is_rendered():
