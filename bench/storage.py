@@ -16,6 +16,9 @@ printed before and after (it should not grow by the study's size).
 """
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import urllib.request
@@ -42,22 +45,24 @@ class MeteredSeaweedFs(SeaweedFs):
         self.metrics_port = free_port()
         super().__init__(folder, extra_arguments=[f"-metricsPort={self.metrics_port}"])
 
-    def s3_gets(self) -> float:
-        """GET requests served by the S3 gateway so far (all buckets)."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics") as f:
-                text = f.read().decode()
-        except OSError:
-            return float("nan")
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("SeaweedFS_s3_request_total") and 'type="GET' in line.upper()
-        )
+
+def s3_gets(metrics_port: int) -> float:
+    """GET requests served by the S3 gateway so far (all buckets)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as f:
+            text = f.read().decode()
+    except OSError:
+        return float("nan")
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("SeaweedFS_s3_request_seconds_count{") and 'type="GET"' in line
+    )
 
 
-def run_side(name: str, env: dict, args, stow_files, ct_files, seaweed=None) -> dict:
-    """One archive: STOW, then the reads. Returns {operation: Result} and extras."""
+def run_side(name: str, env: dict, args, stow_files, ct_files, metrics_port=None) -> dict:
+    """One archive: STOW, then the reads. Returns {operation: Result} and extras. Run in a
+    process of its own (``--side``): Django is set up once per process, for one database."""
     results = {}
     ct = ops.describe(ct_files)
     with Archive(args.database_url, args.broker_url) as archive:
@@ -85,10 +90,10 @@ def run_side(name: str, env: dict, args, stow_files, ct_files, seaweed=None) -> 
         for op, make, clients in ops.ct_ops(ct):
             if not op.startswith(wanted):
                 continue
-            before = seaweed.s3_gets() if seaweed and "frame" in op else None
+            before = s3_gets(metrics_port) if metrics_port and "frame" in op else None
             results[op] = timing.run(make(server), clients)
             if before is not None:
-                results[op].gets = (seaweed.s3_gets() - before) / len(ct)
+                results[op].gets = (s3_gets(metrics_port) - before) / len(ct)
         results["peak web MB"] = archive.peak_rss_mb("web")
         size = retrieve_study(server, ct[0].study)
         results["study"] = (size, results["peak web MB"], archive.peak_rss_mb("web"))
@@ -113,23 +118,30 @@ def main() -> None:
     parser.add_argument("--broker-url", default="", help="e.g. redis://127.0.0.1:6379/0")
     parser.add_argument("--stow", type=int, default=1000, help="CT instances stored by STOW")
     parser.add_argument("--slices", type=int, default=300, help="the CT series read back")
+    parser.add_argument("--side", choices=["filesystem", "s3"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     stow_count, slices = (100, 40) if args.quick else (args.stow, args.slices)
-    print(f"machine: {machine()}; load {Path('/proc/loadavg').read_text().split()[0]}")
-    print("(a shared machine's figures are indications, not results)")
     stow_files = corpus.files(corpus.ct(stow_count, 512, STOW_BATCH))
     ct_files = corpus.files(corpus.ct(slices, 512, slices))
+    if args.side:
+        env = json.loads(os.environ.get("BENCH_S3_ENV", "{}")) if args.side == "s3" else {}
+        port = int(os.environ.get("BENCH_S3_METRICS", "0")) or None
+        results = run_side(args.side, env, args, stow_files, ct_files, port)
+        print("RESULTS " + json.dumps(results, default=lambda r: {**vars(r)}))
+        return
 
+    print(f"machine: {machine()}; load {Path('/proc/loadavg').read_text().split()[0]}")
+    print("(a shared machine's figures are indications, not results)")
     with tempfile.TemporaryDirectory(prefix="bench-seaweedfs-") as folder:
         seaweed = MeteredSeaweedFs(Path(folder))
         seaweed.start()
         try:
-            filesystem = run_side("filesystem", {}, args, stow_files, ct_files)
-            bucket = run_side(
-                "s3", seaweed.environment("bench/"), args, stow_files, ct_files, seaweed
-            )
+            sides = {
+                side: side_process(side, seaweed, sys.argv[1:]) for side in ("filesystem", "s3")
+            }
         finally:
             seaweed.stop()
+    filesystem, bucket = sides["filesystem"], sides["s3"]
 
     print(f"{'operation':44} {'filesystem':>22} {'s3':>22} {'s3/fs rate':>10}  GETs/frame")
     for op, fs in filesystem.items():
@@ -156,6 +168,32 @@ def main() -> None:
             f"{name}: web processes' peak memory {before:.0f} MB before sending the"
             f" {size / 1e6:.0f} MB study as multipart/related, {after:.0f} MB after"
         )
+
+
+def side_process(side: str, seaweed: MeteredSeaweedFs, arguments: list[str]) -> dict:
+    """Run one side in a child process; its results, Results rebuilt from their fields."""
+    env = {
+        **os.environ,
+        "BENCH_S3_ENV": json.dumps(seaweed.environment("bench/")),
+        "BENCH_S3_METRICS": str(seaweed.metrics_port),
+    }
+    done = subprocess.run(
+        [sys.executable, __file__, *arguments, "--side", side],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("RESULTS ")]
+    if done.returncode or not lines:
+        sys.exit(f"the {side} side failed:\n{done.stdout[-3000:]}")
+    results = json.loads(lines[-1].removeprefix("RESULTS "))
+    for op, value in results.items():
+        if isinstance(value, dict):
+            gets = value.pop("gets", None)
+            results[op] = timing.Result(**value)
+            if gets is not None:
+                results[op].gets = gets
+    return results
 
 
 if __name__ == "__main__":
