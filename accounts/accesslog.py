@@ -11,17 +11,20 @@ is one view. Refusals (401/403) are recorded by the middleware as ``refused`` wi
 """
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterable
 
 from django.conf import settings
 from django.contrib.auth import signals
 from django.core.cache import cache
+from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 
 from . import current
 from .models import AccessEvent
 
+log = logging.getLogger(__name__)
 A = AccessEvent.Action
 Door = AccessEvent.Door
 # Actions a viewer or script repeats (each frame, each refresh of a list): collapsed.
@@ -62,28 +65,44 @@ def record(
         if action in REPEATED and _repeated(who or ip, action, uid, door, query):
             continue
         patient_id, patient_name = _patient(study)
-        AccessEvent.objects.create(
-            user=user if known else None,
-            username=who,
-            action=action,
-            door=door,
-            study_instance_uid=uid,
-            patient_id=patient_id,
-            patient_name=patient_name,
-            query=query[:500],
-            result_count=count,
-            status_code=status,
-            ip=ip,
-            method=where.get("method", getattr(request, "method", "") or "")[:10],
-            path=where.get("path", getattr(request, "path", ""))[:500],
-            user_agent=where.get(
-                "user_agent", request.headers.get("User-Agent", "") if request else ""
-            )[:300],
-            authenticated_by=where.get(
-                "authenticated_by",
-                getattr(request, "auth_method", "") or ("session" if known and request else ""),
-            )[:20],
+        _save(
+            AccessEvent(
+                user=user if known else None,
+                username=who,
+                action=action,
+                door=door,
+                study_instance_uid=uid,
+                patient_id=patient_id,
+                patient_name=patient_name,
+                query=query[:500],
+                result_count=count,
+                status_code=status,
+                ip=ip,
+                method=where.get("method", getattr(request, "method", "") or "")[:10],
+                path=where.get("path", getattr(request, "path", ""))[:500],
+                user_agent=where.get(
+                    "user_agent", request.headers.get("User-Agent", "") if request else ""
+                )[:300],
+                authenticated_by=where.get(
+                    "authenticated_by",
+                    getattr(request, "auth_method", "") or ("session" if known and request else ""),
+                )[:20],
+            )
         )
+
+
+def _save(event: AccessEvent) -> None:
+    """The log never fails the request it records: a row the database refuses (gone, full, a
+    value it cannot store) is lost, logged here, in a savepoint so that the request's own
+    transaction goes on. PostgreSQL cannot store NUL in text: the edge refuses most (a path, a
+    query), headers such as User-Agent may still bring some."""
+    for field in ("username", "query", "path", "user_agent", "patient_name", "patient_id"):
+        setattr(event, field, getattr(event, field).replace("\x00", ""))
+    try:
+        with transaction.atomic():
+            event.save()
+    except DatabaseError:
+        log.exception("access event not recorded: %s %s", event.action, event.path[:200])
 
 
 def record_stored(sender, arrivals, results, **kwargs) -> None:

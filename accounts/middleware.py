@@ -1,6 +1,8 @@
 """Middleware: credentials in the Authorization header for every view (not only DRF ones),
 security headers on every response, and the access log."""
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.http import HttpResponse
@@ -11,6 +13,8 @@ from django.utils.http import urlencode
 
 from . import accesslog, credentials, current, sessionusers, sharelinks
 from .roles import unauthorized, wants_html
+
+log = logging.getLogger(__name__)
 
 
 class SessionUserMiddleware(AuthenticationMiddleware):
@@ -144,5 +148,8 @@ class AccessLogMiddleware:
         finally:
             current.request.reset(token)
         if response.status_code in (401, 403) and not request.path_info.startswith("/static/"):
-            accesslog.record(accesslog.A.REFUSED, request=request, status=response.status_code)
+            try:
+                accesslog.record(accesslog.A.REFUSED, request=request, status=response.status_code)
+            except Exception:  # noqa: BLE001 - the answer is ready; the log must not replace it
+                log.exception("access log failed for %s %s", request.method, request.path[:200])
         return response

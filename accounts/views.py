@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib import admin, auth
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
-from django.db import connection
 from django.http import Http404, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import get_script_prefix, reverse
@@ -75,18 +74,6 @@ def admin_login(request):
 
 def logged_out(request):
     return render(request, "accounts/logged_out.html")
-
-
-@require_GET
-@never_cache
-def healthz(request):
-    """For load balancers and orchestrators: the process answers and the database too."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception:  # noqa: BLE001 - any database failure means "not healthy"
-        return JsonResponse({"status": "database unavailable"}, status=503)
-    return JsonResponse({"status": "ok"})
 
 
 def forbidden(request, exception=None):

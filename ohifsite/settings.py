@@ -96,6 +96,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "ohifsite.edge.RefuseNulMiddleware",
     "accounts.middleware.SecurityHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -238,6 +239,9 @@ RENDITIONS = envbool("RENDITIONS", False)
 # RENDITION_MIN_BYTES (uncompressed) gain nothing worth a second file and are skipped.
 RENDITION_MODALITIES = [m.upper() for m in envlist("RENDITION_MODALITIES")]
 RENDITION_MIN_BYTES = envint("RENDITION_MIN_BYTES", 65536)
+# Most frames one WADO-RS frames request may name (each at most once, none past the
+# instance's last): a longer list is refused with 400.
+FRAMES_MAX_PER_REQUEST = envint("FRAMES_MAX_PER_REQUEST", 1000)
 # Largest side, in pixels, of WADO-RS thumbnails (study, series and instance).
 THUMBNAIL_SIZE = envint("THUMBNAIL_SIZE", 128)
 
@@ -301,6 +305,9 @@ if SHARED_CACHE:
             "BACKEND": "ohifsite.cache.RedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": CACHE_KEY_PREFIX,
+            # A Redis that hangs must not hold requests: past these seconds the cache is
+            # treated as unreachable (ohifsite/cache.py) and the database answers instead.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
         }
     }
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -318,6 +325,18 @@ if CELERY_BROKER_URL == "filesystem://":
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT = "ohifsite.broker:Transport"  # kombu's, one fault fixed
+    # A build whose worker was killed goes back to the queue after this many seconds (kombu
+    # keeps it in Redis's "unacked" hash meanwhile); longer than any one cache build may take,
+    # or a slow build would be handed to a second worker (harmless, builds are idempotent).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 900),
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "retry_on_timeout": True,
+        "health_check_interval": 25,
+    }
 CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "ohifsite")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -325,6 +344,24 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker that loses its broker reconnects for as long as it takes, instead of exiting after
+# 100 attempts; tasks it was running are given up (they come back, acknowledged late).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# A web request that cannot reach the broker gives up queueing a build within about a second
+# (what is stored stays stored; the sweep below queues the build later).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
+# The worker's own sweep (archive/sweep.py): every SWEEP_INTERVAL seconds, studies whose
+# caches have been pending for SWEEP_PENDING_AFTER seconds are queued again and spooled
+# request bodies older than SWEEP_SPOOL_AFTER seconds are deleted. 0 turns the sweep off.
+SWEEP_INTERVAL = envint("SWEEP_INTERVAL", 300)
+SWEEP_PENDING_AFTER = envint("SWEEP_PENDING_AFTER", 600)
+SWEEP_SPOOL_AFTER = envint("SWEEP_SPOOL_AFTER", 6 * 3600)
 
 # --- REST framework ------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -392,7 +429,7 @@ OIDC_TOKEN_CACHE_SECONDS = envint("OIDC_TOKEN_CACHE_SECONDS", 300)
 # Browser security. HSTS is sent only on HTTPS requests; cookies are Secure when asked for.
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # load balancers probe over plain HTTP
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]  # load balancers probe over plain HTTP
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = envstr("SECURE_REFERRER_POLICY", "same-origin")
 X_FRAME_OPTIONS = "SAMEORIGIN"

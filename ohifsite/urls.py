@@ -4,8 +4,9 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import admin_login, forbidden, healthz
+from accounts.views import admin_login, forbidden
 from archive.dicomweb.wadouri import RetrieveWadoUri
+from ohifsite.health import healthz, livez
 from ohifsite.views import favicon
 
 handler403 = forbidden
@@ -19,6 +20,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("healthz", healthz, name="healthz"),
     path("favicon.ico", favicon, name="favicon"),
+    path("livez", livez, name="livez"),
     path("dicom-web/", include("archive.dicomweb.urls")),
     path("wado", RetrieveWadoUri.as_view(), name="wado"),
     path("ohif/", include("viewerconfig.urls")),

@@ -163,13 +163,24 @@ def first_instance(rows) -> Instance | None:
 
 
 def frame_numbers(text: str, count: int) -> list[int]:
-    """PS3.18 frame list ``1,3,5`` (1-based): 400 when malformed, 404 when out of range."""
+    """PS3.18 frame list ``1,3,5`` (1-based): 400 when malformed, repeated or longer than
+    FRAMES_MAX_PER_REQUEST, 404 when out of range. Each frame at most once: a list repeating
+    frame 1 thousands of times asked a gigabyte for a few kilobytes of URL."""
+    from django.conf import settings
+
+    parts = text.split(",")
+    if len(parts) > settings.FRAMES_MAX_PER_REQUEST:
+        raise ParseError(
+            f"at most {settings.FRAMES_MAX_PER_REQUEST} frames per request, not {len(parts)}"
+        )
     try:
-        numbers = [int(part) for part in text.split(",")]
+        numbers = [int(part) for part in parts]
     except ValueError:
         raise ParseError(f"frame list {text[:80]!r} must be numbers separated by commas") from None
     if not numbers or min(numbers) < 1:
         raise ParseError("frame numbers start at 1")
+    if len(set(numbers)) != len(numbers):
+        raise ParseError("a frame list names each frame at most once")
     if max(numbers) > count:
         raise NotFound(f"frame {max(numbers)} does not exist: the instance has {count} frame(s)")
     return numbers

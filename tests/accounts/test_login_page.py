@@ -81,7 +81,9 @@ def test_logout_asks_then_ends_the_session(admin_client):
 def test_healthz_reports_the_database():
     response = Client().get("/healthz")
 
-    assert response.json() == {"status": "ok"}
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["database"] == "ok"
 
 
 def test_admin_login_uses_the_site_login_page():

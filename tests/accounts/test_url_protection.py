@@ -15,7 +15,8 @@ ALLOWLIST = {
     "accounts:logged_out": "a static 'you are signed out' page",
     "accounts:oidc_login": "starts the provider's login (404 while OIDC is off)",
     "accounts:oidc_callback": "the provider's redirect back; needs a valid state and code",
-    "healthz": "liveness for load balancers; answers only 'ok' or 'database unavailable'",
+    "healthz": "readiness for load balancers; says only which services answer",
+    "livez": "liveness: answers only that the process is alive",
     "favicon": "the site's icon, the same SVG as in static/",
     "admin:login": "Django admin's own login page",
     "admin:logout": "signing out an anonymous user does nothing",
@@ -109,7 +110,9 @@ def test_anonymous_requests_are_refused(name, pattern):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/logged-out/", "/healthz"])
+@pytest.mark.parametrize(
+    "path", ["/accounts/login/", "/accounts/logged-out/", "/healthz", "/livez"]
+)
 def test_allowlisted_pages_answer_anonymously(path):
     response = Client().get(path)
 

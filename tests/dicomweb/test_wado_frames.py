@@ -117,8 +117,11 @@ def test_single_part_frame_as_ohif_singlepart_asks(reader_client):
     assert response["Content-Type"] == f"application/octet-stream; transfer-syntax={RLELossless}"
     assert body_of(response) == stored_frame(ds)
 
+    two = multiframe(2)
+    store(two)
     several = reader_client.get(
-        instance_path(ds) + "/frames/1,1", HTTP_ACCEPT="application/octet-stream; transfer-syntax=*"
+        instance_path(two) + "/frames/1,2",
+        HTTP_ACCEPT="application/octet-stream; transfer-syntax=*",
     )
     assert several.status_code == 406
 
