@@ -126,9 +126,9 @@ def _index_orphan(path: Path) -> bool:
     """Index a file found in place without a row. The pipeline copies it in (to the same place
     for a file of its own UIDs); a file that is a duplicate of a stored one, or not DICOM, is
     left for the operator."""
-    from . import ingest, intake
+    from .ingest import Arrival, Origin, receive
 
-    result = intake.receive_many([ingest.spool_path(path)])[0]
+    result = receive([Arrival.from_path(path, origin=Origin(door="import"))])[0]
     if not result.ok:
         log.warning("orphan %s not indexed: %s", path, result.reason)
         return False

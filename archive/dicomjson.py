@@ -4,7 +4,7 @@ pydicom's ``DataElement.to_json_dict`` encodes every element; this module only a
 pixel data and binary values over ``BULK_THRESHOLD`` become BulkDataURIs (never read into
 memory when pydicom deferred them), elements pydicom cannot encode are left out rather than
 failing the instance, and values PostgreSQL's jsonb refuses (NaN, NUL characters) are cleaned.
-Sequences nested deeper than ``MAX_SEQUENCE_DEPTH`` are left out the same way: the document
+Sequences nested deeper than INGEST_MAX_SEQUENCE_DEPTH are left out the same way: the document
 is walked recursively, here and by every reader after (json, PostgreSQL, OHIF). Ingest refuses
 such files; this guards the ones stored before it did. Knows nothing of HTTP, Celery or the
 database.
@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
+from django.conf import settings
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 # Binary values longer than this are given as BulkDataURIs (about Orthanc's ~1 KB).
 BULK_THRESHOLD = 1024
-MAX_SEQUENCE_DEPTH = 64
 BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
 PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
 AVAILABLE_TRANSFER_SYNTAX = "00083002"
@@ -118,8 +118,8 @@ def _element(dataset: Dataset, tag: BaseTag, uri_for: UriFor, path: BulkPath) ->
         return {"vr": _deferred_vr(raw), "BulkDataURI": uri_for(path)}
     elem = dataset[tag]
     if elem.VR == "SQ":
-        if len(path) // 2 >= MAX_SEQUENCE_DEPTH:
-            raise TooDeep(f"sequences nested more than {MAX_SEQUENCE_DEPTH} deep")
+        if len(path) // 2 >= (limit := settings.INGEST_MAX_SEQUENCE_DEPTH):
+            raise TooDeep(f"sequences nested more than {limit} deep")
         items = [_dataset(item, uri_for, (*path, i)) for i, item in enumerate(elem.value)]
         return {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
     if int(tag) in PIXEL_TAGS and not elem.is_empty:

@@ -1,7 +1,8 @@
 """What the worker does on its own every SWEEP_INTERVAL seconds, so that nothing stays stranded
 whatever was killed or unreachable: cache builds that were never queued (the broker was away
-when the study was stored) or lost (the worker was killed and its broker forgot the task), and
-spooled request bodies left behind by a web process killed mid-upload.
+when the study was stored) or lost (the worker was killed and its broker forgot the task),
+spooled request bodies left behind by a web process killed mid-upload, and files placed by one
+killed before its rows were committed (``ingest.place.settle_interrupted``).
 
 Safe to run in several workers at once: queuing a build twice costs one superseded build, and
 a file already deleted is skipped. Knows nothing of Celery but through ``tasks``.
@@ -18,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import storage, tasks
+from .ingest import place
 from .models import studies_without_fresh_caches
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ log = logging.getLogger(__name__)
 class SweepResult:
     requeued: int = 0
     spool_removed: int = 0
+    unplaced: int = 0
 
 
 def sweep(*, pending_after: float | None = None, spool_after: float | None = None) -> SweepResult:
@@ -34,12 +37,18 @@ def sweep(*, pending_after: float | None = None, spool_after: float | None = Non
         pending_after = settings.SWEEP_PENDING_AFTER
     if spool_after is None:
         spool_after = settings.SWEEP_SPOOL_AFTER
-    result = SweepResult(requeue_pending(pending_after), remove_spool_leftovers(spool_after))
-    if result.requeued or result.spool_removed:
+    result = SweepResult(
+        requeue_pending(pending_after),
+        remove_spool_leftovers(spool_after),
+        place.settle_interrupted(older_than=spool_after),
+    )
+    if result.requeued or result.spool_removed or result.unplaced:
         log.warning(
-            "sweep: %d pending studies queued again, %d spool leftovers removed",
+            "sweep: %d pending studies queued again, %d spool leftovers and %d placed files "
+            "without rows removed",
             result.requeued,
             result.spool_removed,
+            result.unplaced,
         )
     return result
 

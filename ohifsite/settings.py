@@ -255,6 +255,9 @@ if QIDO_MAX_LIMIT < 1:
 # --- STOW-RS, deletion, DICOM JSON links (archive/dicomweb/stow.py, dicomjson_links.py) ----
 # Largest STOW-RS request body; checked on Content-Length and counted while reading (413).
 STOW_MAX_BYTES = envint("STOW_MAX_BYTES", 4 * 1024**3)
+# Most parts (instances) in one STOW-RS request: each is a temporary file and a parse, so ten
+# thousand tiny parts cost half a minute; more gets 413, and the client sends several requests.
+STOW_MAX_PARTS = envint("STOW_MAX_PARTS", 5000)
 # OHIF's reject call (POST .../series/{se}/reject/113001^DCM) deletes the series, for admins.
 DICOMWEB_ALLOW_REJECT = envbool("DICOMWEB_ALLOW_REJECT", True)
 # Seconds a signed DICOM JSON link (OHIF's /viewer/dicomjson?url=...) stays valid.

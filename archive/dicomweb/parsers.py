@@ -70,6 +70,11 @@ class MultipartRelatedParser(BaseParser):
         parts = SpooledParts()
         try:
             for part in multipart.decode(source, boundary):
+                if len(parts) >= settings.STOW_MAX_PARTS:
+                    raise RequestTooLarge(
+                        f"more than {settings.STOW_MAX_PARTS} parts in one request "
+                        "(STOW_MAX_PARTS): send the instances in several requests"
+                    )
                 parts.append(_spool_part(part.content_type, part))
         except multipart.MalformedMultipart as exc:
             parts.discard()

@@ -82,3 +82,47 @@ def test_the_exception_is_only_for_dicomweb(browser, admin_user):
 
     assert response.status_code == 403
     assert b"CSRF" in response.content
+
+
+@pytest.fixture
+def bodies_read(monkeypatch):
+    """The STOW parsers' calls: a request refused before its body is read makes none."""
+    from archive.dicomweb import parsers
+
+    calls = []
+    for parser in (parsers.MultipartRelatedParser, parsers.DicomParser):
+        original = parser.parse
+
+        def spy(self, *args, _original=original, **kwargs):
+            calls.append(type(self).__name__)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(parser, "parse", spy)
+    return calls
+
+
+def test_a_refused_csrf_check_reads_no_body(browser, bodies_read):
+    browser.get("/accounts/logout/")  # the CSRF cookie, as any page of the site sets it
+    response, _ = store(browser)  # but no token: Django looks for one in the form
+
+    assert response.status_code == 403
+    assert bodies_read == []
+
+
+def test_a_user_without_the_uploader_role_sends_no_body_to_disk(django_user_model, bodies_read):
+    reader = logged_in(user_with_role(django_user_model, "only-reads", "reader"))
+    nobody = logged_in(django_user_model.objects.create_user("no-role", password="x"))
+
+    for client in (reader, nobody):
+        response, _ = store(client, HTTP_SEC_FETCH_SITE="same-origin")
+        assert response.status_code == 403
+
+    assert bodies_read == []
+    assert Study.objects.count() == 0
+
+
+def test_the_same_origin_upload_still_reads_its_body(browser, bodies_read):
+    response, _ = store(browser, HTTP_SEC_FETCH_SITE="same-origin")
+
+    assert response.status_code == 200
+    assert bodies_read == ["MultipartRelatedParser"]

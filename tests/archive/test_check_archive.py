@@ -7,16 +7,16 @@ import os
 import time
 
 import pytest
-from dicom_data import ct_series, to_bytes
+from dicom_data import ct_series, receive_one, to_bytes
 from django.core.management import CommandError, call_command
 
-from archive import consistency, intake, storage
+from archive import consistency, storage
 from archive.models import Instance, Series, Study
 
 
 def store(datasets):
     for ds in datasets:
-        assert intake.receive_stream(io.BytesIO(to_bytes(ds))).ok
+        assert receive_one(to_bytes(ds)).ok
 
 
 def run(*args) -> tuple[str, bool]:

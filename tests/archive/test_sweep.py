@@ -1,16 +1,15 @@
 """The worker's sweep (archive/sweep.py): builds that were never queued or were lost are queued
 again, spooled bodies nobody writes to any more are deleted; nothing recent is touched."""
 
-import io
 import os
 import time
 from datetime import timedelta
 
 import pytest
-from dicom_data import ct_series, to_bytes
+from dicom_data import ct_series, receive_one, to_bytes
 from django.utils import timezone
 
-from archive import intake, storage, sweep
+from archive import storage, sweep
 from archive.models import Study
 
 
@@ -18,7 +17,7 @@ from archive.models import Study
 def test_pending_studies_are_queued_again_once_old_enough(celery_worker, settings, wait_for):
     settings.PRELOAD = False  # stored without a build queued, as with the broker away
     for ds in ct_series(2, rows=16, columns=16):
-        assert intake.receive_stream(io.BytesIO(to_bytes(ds))).ok
+        assert receive_one(to_bytes(ds)).ok
     study = Study.objects.get()
     assert study.cache_state == "pending"
     settings.PRELOAD = True

@@ -5,14 +5,14 @@ import base64
 import json
 
 import pytest
-from dicom_data import ct_slice, multiframe
+from dicom_data import ct_series, ct_slice, multiframe, to_bytes
 from django.test import Client
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from wado_support import OHIF_FRAMES, body_of, instance_path, parts_of, store
 
 from accounts.models import AccessEvent
-from archive import dicomjson
+from archive import dicomjson, storage
 from archive.models import Instance, Study
 
 
@@ -143,16 +143,17 @@ def json_depth(value) -> int:
     return depth
 
 
-def test_dicom_json_of_a_3000_deep_sequence_is_cut_at_the_limit():
+def test_dicom_json_of_a_3000_deep_sequence_is_cut_at_the_limit(settings):
     document = dicomjson.to_json(nested(3000), lambda path: "bulk")
 
     json.dumps(document)  # no RecursionError
     # Each sequence level is {"0040A730": {"vr", "Value": [item]}}: four JSON levels.
-    assert json_depth(document) <= 4 * dicomjson.MAX_SEQUENCE_DEPTH + 4
+    assert json_depth(document) <= 4 * settings.INGEST_MAX_SEQUENCE_DEPTH + 4
     assert document["00100020"]["Value"] == ["deep"]
 
 
-def test_dicom_json_within_the_limit_is_whole():
+def test_dicom_json_within_the_limit_is_whole(settings):
+    settings.INGEST_MAX_SEQUENCE_DEPTH = 10
     document = dicomjson.to_json(nested(10), lambda path: "bulk")
 
     level, count = document, 0
@@ -160,3 +161,33 @@ def test_dicom_json_within_the_limit_is_whole():
         level = level["0040A730"]["Value"][0]
         count += 1
     assert count == 10
+
+
+@pytest.mark.django_db
+def test_stow_with_more_parts_than_the_limit_is_413_and_keeps_nothing(settings):
+    from stow_support import Api, user_with_role
+
+    settings.STOW_MAX_PARTS = 3
+    user_with_role("uploader")
+    boundary = "parts-limit"
+    body = (
+        b"".join(
+            f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode()
+            + to_bytes(ds)
+            + b"\r\n"
+            for ds in ct_series(4, rows=16, columns=16)
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
+    before = archive_state()
+
+    response = Api("uploader").post(
+        "/dicom-web/studies",
+        body,
+        {"Content-Type": f'multipart/related; type="application/dicom"; boundary={boundary}'},
+    )
+
+    assert response.status_code == 413
+    assert b"STOW_MAX_PARTS" in response.content
+    assert archive_state() == before
+    assert not any(storage.incoming_dir().iterdir())

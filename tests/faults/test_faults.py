@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 
@@ -92,6 +93,13 @@ def stow(session, url, datasets):
 
 def stored_uids(answer: dict) -> list[str]:
     return [item["00081155"]["Value"][0] for item in answer.get("00081199", {}).get("Value", [])]
+
+
+def answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def all_ready() -> bool:
@@ -270,11 +278,7 @@ def test_web_worker_killed_mid_stow(rig, moment):
 
     stored = Instance.objects.count()
     assert stored in (2, 32) if moment == "mid-body" else stored >= 2
-    wait_until(
-        lambda: requests.get(f"{rig.url}/livez", timeout=5).status_code == 200,
-        30,
-        "gunicorn to replace its worker",
-    )
+    wait_until(lambda: answers(f"{rig.url}/livez"), 60, "gunicorn to replace its worker")
     assert_whole(rig, Instance.objects.count())
 
 
@@ -311,3 +315,41 @@ def test_malformed_chunked_stow_body_is_400(rig, body):
     assert answer.startswith(b"HTTP/1.1 400"), answer[:300]
     assert not Instance.objects.exists()
     assert not list(sweep.spool_folders()[0].iterdir())
+
+
+@pytest.fixture
+def small_disk(rig):
+    """The storage folder on a 3 MB tmpfs of its own (needs root, as test.sh runs in CI)."""
+    storage = rig.env["DICOM_STORAGE_DIR"]
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", storage], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
+    yield storage
+    subprocess.run(["umount", "-l", storage], check=False)
+
+
+def test_disk_full_during_stow_answers_0xa700_and_keeps_the_archive_whole(rig, small_disk):
+    _, key = make_users()
+    rig.start_web()
+    rig.start_worker()
+    session = token_session(key)
+    first = series(2)
+    assert stow(session, rig.url, first).status_code == 200
+
+    too_much = ct_series(30, rows=256, columns=256)  # about 4 MB of pixels
+    answer = stow(session, rig.url, too_much)
+
+    # Each part that could not be written fails with 0xA700 (out of resources).
+    assert answer.status_code in (202, 409), rig.output()
+    failed = answer.json()["00081198"]["Value"]
+    assert failed and all(item["00081197"]["Value"] == [0xA700] for item in failed)
+    stored = {ds.SOPInstanceUID for ds in too_much} & set(
+        Instance.objects.values_list("sop_instance_uid", flat=True)
+    )
+    assert len(stored) < len(too_much)
+    assert not list(sweep.spool_folders()[0].iterdir()), "spooled parts left on a full disk"
+    assert_whole(rig, 2 + len(stored))
+    # The archive goes on taking what fits.
+    assert stow(session, rig.url, series(1)).status_code == 200

@@ -1,8 +1,8 @@
-"""The install a deployment makes (README, Dockerfile): ``pip install .`` in a fresh virtual
-environment, without the test extras, then a worker on a Redis broker of the test's own builds
-the caches of a study. A dependency declared without the extra it needs (kombu's Redis
-transport needs ``packaging``, which only ``kombu[redis]`` brings) fails here, not in a
-hospital."""
+"""The install a deployment makes (Dockerfile, README "Dependencies"): the product lock and
+``pip install --no-deps .`` in a fresh virtual environment, without the test extras, then a
+worker on a Redis broker of the test's own builds the caches of a study. A dependency declared
+without the extra it needs (kombu's Redis transport needs ``packaging``, which only
+``kombu[redis]`` brings) fails here, not in a hospital."""
 
 import subprocess
 import sys
@@ -25,13 +25,12 @@ def test_pip_install_then_a_worker_on_redis_builds(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = str(venv / "bin" / "python")
-    install = subprocess.run(
-        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
+    # Exactly as the Dockerfile installs: the product lock (made from pyproject.toml by
+    # scripts/lock.sh), nothing else, then the project itself.
+    pip = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+    for step in (["--require-hashes", "-r", str(ROOT / "requirements.lock")], [str(ROOT)]):
+        install = subprocess.run([*pip, *step], capture_output=True, text=True, timeout=900)
+        assert install.returncode == 0, install.stderr[-3000:]
     redis_folder = tmp_path / "redis"
     redis_folder.mkdir()
     redis = RedisServer(redis_folder)
