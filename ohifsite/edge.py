@@ -11,10 +11,10 @@
 
 import base64
 import binascii
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from django.core.exceptions import BadRequest
-from django.http import HttpResponseBadRequest
+from django.http import JsonResponse
 
 try:
     from gunicorn.http.errors import NoMoreData, ParseException
@@ -70,17 +70,21 @@ class RefuseNulMiddleware:
 
     def __call__(self, request):
         if where := nul_in(request):
-            return HttpResponseBadRequest(
-                f"NUL characters are not accepted ({where})\n", content_type="text/plain"
-            )
+            # DRF's shape: API clients read "detail", which names the parameter at fault.
+            detail = f"{where}: NUL characters are not accepted"
+            return JsonResponse({"detail": detail}, status=400)
         return self.get_response(request)
 
 
 def nul_in(request) -> str:
-    """Where the request carries a NUL character, or "" when it carries none."""
+    """Where the request carries a NUL character (the query parameter's name), or ""."""
     if "\x00" in request.path:
         return "path"
-    if b"\x00" in unquote_to_bytes(request.META.get("QUERY_STRING", "")):
+    query = request.META.get("QUERY_STRING", "")
+    if b"\x00" in unquote_to_bytes(query):
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                return name.replace("\x00", "") or "query"
         return "query"
     if any("\x00" in name or "\x00" in value for name, value in request.COOKIES.items()):
         return "cookie"
