@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Count, F
 
 from . import storage, sweep
-from .models import Instance, Series, Study, studies_without_fresh_caches
+from .models import Instance, Series, Study
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def check(*, hashes: bool = True) -> Report:
     report.spool_leftovers = sum(
         len(list(folder.iterdir())) for folder in sweep.spool_folders() if folder.is_dir()
     )
-    report.pending_caches = studies_without_fresh_caches().count()
+    report.pending_caches = Study.objects.stale().count()
     return report
 
 

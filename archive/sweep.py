@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from . import storage, tasks
 from .ingest import place
-from .models import studies_without_fresh_caches
+from .models import CacheState, Study
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def requeue_pending(older_than: float) -> int:
     if not settings.PRELOAD:
         return 0
     cutoff = timezone.now() - timedelta(seconds=older_than)
-    stale = studies_without_fresh_caches().filter(updated_at__lt=cutoff, cache_error="")
+    stale = Study.objects.in_cache_state(CacheState.PENDING).filter(updated_at__lt=cutoff)
     ids = list(stale.values_list("pk", flat=True)[:10_000])
     for pk in ids:
         tasks.enqueue_cache_build(pk)
