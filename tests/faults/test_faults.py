@@ -32,6 +32,7 @@ RECOVERY = 45
 BOUNDARY = "fault-boundary"
 STOW_TYPE = f'multipart/related; type="application/dicom"; boundary="{BOUNDARY}"'
 PASSWORD = "fault-password"
+FRAMES = "multipart/related; type=application/octet-stream; transfer-syntax=*"
 
 
 def stow_body(datasets) -> bytes:
@@ -145,7 +146,14 @@ def test_redis_stopped_during_reads_degrades_without_5xx(rig):
     for session in (token_session(key), browser, basic):
         found = session.get(f"{rig.url}/dicom-web/studies?PatientID={datasets[0].PatientID}")
         metadata = session.get(f"{rig.url}/dicom-web/studies/{study}/metadata")
-        statuses += [found.status_code, metadata.status_code]
+        first = datasets[0]
+        frame = session.get(
+            f"{rig.url}/dicom-web/studies/{study}/series/{first.SeriesInstanceUID}"
+            f"/instances/{first.SOPInstanceUID}/frames/1",
+            headers={"Accept": FRAMES},
+        )
+        statuses += [found.status_code, metadata.status_code, frame.status_code]
+        assert first.PixelData in frame.content
         assert found.json()[0]["0020000D"]["Value"] == [study]
         assert sorted(item["00080018"]["Value"][0] for item in metadata.json()) == sorted(
             ds.SOPInstanceUID for ds in datasets
