@@ -29,12 +29,15 @@ def build_renditions(study_id: int) -> str:
 
 def schedule_builds_for(sender, results, **kwargs) -> None:
     """``archive.ingest.instances_received``: a build for each study that changed, and for a
-    study a replaced instance left."""
+    study a replaced instance left; the files replacements superseded go after the commit."""
     for result in results:
         if result.changed and result.study_pk is not None:
             schedule_cache_build(result.study_pk, result.generation)
             if result.moved_from_study_pk is not None:
                 schedule_cache_build(result.moved_from_study_pk)
+    superseded = [result.superseded_path for result in results if result.superseded_path]
+    if superseded:
+        transaction.on_commit(lambda: delete_stored_files(superseded), robust=True)
 
 
 def delete_stored_files(keys: list[str]) -> None:

@@ -226,10 +226,11 @@ class _Work:
                 moved_from.add(old_study.pk)
                 moved = old_study.pk
         self.study.refresh_counts()
-        transaction.on_commit(lambda: _delete_after_commit(old_path), robust=True)
         self._will_place(i, path)
         self.results[i] = _with(
-            self._result(i, Status.REPLACED, existing.pk), moved_from_study_pk=moved
+            self._result(i, Status.REPLACED, existing.pk),
+            moved_from_study_pk=moved,
+            superseded_path=old_path if old_path != path else "",
         )
         return True
 
@@ -241,13 +242,6 @@ class _Work:
         return IngestResult(
             status, reason, instance_pk=pk, study_pk=self.study.pk, **self.batch[i].uids()
         )
-
-
-def _delete_after_commit(relpath: str) -> None:
-    """The replaced file, once no row names it; retried by a task when the store refuses."""
-    from .. import tasks
-
-    tasks.delete_stored_files([relpath])
 
 
 def _with(result: IngestResult, **changes) -> IngestResult:

@@ -56,6 +56,9 @@ class IngestResult:
     generation: int | None = None
     # Set when a replaced instance moved to another study: that study changed too.
     moved_from_study_pk: int | None = None
+    # The stored file a replacement made unneeded: whoever listens to ``instances_received``
+    # deletes it once the transaction commits (``archive.tasks``).
+    superseded_path: str = ""
 
     @property
     def ok(self) -> bool:
@@ -77,6 +80,7 @@ class IngestResult:
             instance_pk=None,
             generation=None,
             moved_from_study_pk=None,
+            superseded_path="",
         )
 
 

@@ -99,14 +99,18 @@ def test_different_bytes_same_uid_are_kept_by_default(settings):
 
 
 @pytest.mark.django_db
-def test_different_bytes_replace_when_overwrite_is_on(settings):
+def test_different_bytes_replace_when_overwrite_is_on(settings, django_capture_on_commit_callbacks):
     settings.OVERWRITE_INSTANCES = True
     ds = ct_slice(rows=16, columns=16)
     store(ds)
+    old = Instance.objects.get().absolute_path
     ds.PixelData = np.zeros((16, 16), dtype=np.uint16).tobytes()
-    result = store(ds)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = store(ds)
     assert result.status == Status.REPLACED
     instance = Instance.objects.get()
+    assert instance.absolute_path != old and not old.exists()  # the old file went at commit
+    assert [p.name for p in old.parent.iterdir()] == [instance.absolute_path.name]
     assert instance.absolute_path.read_bytes() == to_bytes(ds)
     assert pydicom.dcmread(instance.absolute_path).pixel_array.max() == 0
     assert Study.objects.get().number_of_study_related_instances == 1
