@@ -6,12 +6,13 @@ import io
 
 import pydicom
 import pytest
-from dicom_data import compressed, ct_slice, multiframe
+from dicom_data import compressed, ct_series, ct_slice, multiframe
 from django.core.management import call_command
 from stored import store_all
 from wado_support import body_of, instance_path, parts_of
 
-from archive.models import Instance
+from archive import caches
+from archive.models import Instance, Study
 
 
 @pytest.fixture
@@ -115,3 +116,16 @@ def test_bucket_out_of_reach_is_503_and_reads_resume(in_bucket, reader_client, s
     [(_, payload)] = parts_of(reader_client.get(frame, HTTP_ACCEPT=accept))
     [(offset, length)] = Instance.objects.get().frame_offsets[1]
     assert payload == sent[offset : offset + length]
+
+
+@pytest.mark.django_db
+def test_a_cache_build_reads_each_object_once(s3_storage, s3_requests, settings):
+    settings.PRELOAD = False
+    datasets = ct_series(5, rows=32, columns=32)
+    store_all(datasets)
+    study = Study.objects.get()
+    s3_requests.clear()
+    assert caches.build(study.pk, study.generation) == caches.Outcome.BUILT
+    assert [operation for operation, _ in s3_requests] == ["GetObject"] * len(datasets)
+    assert all(header is None for _, header in s3_requests)  # whole objects, one GET each
+    assert Instance.objects.filter(metadata__isnull=True).count() == 0
