@@ -7,17 +7,17 @@ SHA-256, studies and series whose instance counts are not their rows', and spool
 left in the spool folders. Knows nothing of HTTP or Celery.
 """
 
-import hashlib
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, F
 
-from . import storage, sweep
-from .models import Instance, Series, Study
+from . import storage, stores, sweep
+from .models import Instance, Rendition, Series, Study
 
 log = logging.getLogger(__name__)
 
@@ -32,30 +32,47 @@ class Report:
     wrong_counts: list[str] = field(default_factory=list)  # Study/Series Instance UIDs
     spool_leftovers: int = 0
     pending_caches: int = 0
+    listed: bool = True  # False: a bucket, whose objects were not listed (orphans unknown)
+    missing_renditions: list[str] = field(default_factory=list)  # of these instances
 
     @property
     def clean(self) -> bool:
         """Index and files agree. Pending caches and spool files are not inconsistencies
         (a build may be queued, an upload running); the sweep takes care of both."""
-        return not (self.orphans or self.missing or self.mismatched or self.wrong_counts)
+        return not (
+            self.orphans
+            or self.missing
+            or self.missing_renditions
+            or self.mismatched
+            or self.wrong_counts
+        )
 
 
 def check(*, hashes: bool = True) -> Report:
-    """Walk the storage folder and the index; ``hashes``: read every file for its SHA-256
-    (otherwise sizes only)."""
-    root = storage.root()
-    on_disk = dict(_stored_files(root))
-    report = Report(files=len(on_disk))
+    """Walk the storage and the index; ``hashes``: read every file for its SHA-256 (otherwise
+    sizes only). HTJ2K renditions are files of the index too. With the bucket
+    (STORAGE_BACKEND=s3) each row's object is asked for its size and hash; objects cannot be
+    listed, so orphans are not looked for there (``listed`` False)."""
+    store = stores.current()
+    listed = settings.STORAGE_BACKEND == "filesystem"
+    on_disk = dict(_stored_files(storage.root())) if listed else {}
+    report = Report(files=len(on_disk), listed=listed)
     indexed = set()
-    rows = Instance.objects.values_list("sop_instance_uid", "file_path", "file_size", "sha256")
-    for sop, relpath, size, sha in rows.iterator(chunk_size=2000):
-        report.instances += 1
-        indexed.add(relpath)
-        actual = on_disk.get(relpath)
-        if actual is None:
-            report.missing.append(sop)
-        elif actual != size or (hashes and _sha256(root / relpath) != sha):
-            report.mismatched.append(sop)
+    instances = Instance.objects.values_list("sop_instance_uid", "file_path", "file_size", "sha256")
+    renditions = Rendition.objects.values_list(
+        "instance__sop_instance_uid", "file_path", "file_size", "sha256"
+    )
+    for rows, counted in ((instances, True), (renditions, False)):
+        for sop, relpath, size, sha in rows.iterator(chunk_size=2000):
+            report.instances += counted
+            indexed.add(relpath)
+            actual = on_disk.get(relpath) if listed else store.size(relpath)
+            if actual is None:
+                (report.missing if counted else report.missing_renditions).append(sop)
+            elif actual != size or (hashes and _sha256(store, relpath) != sha):
+                report.mismatched.append(sop)
+    if not listed:
+        report.files = report.instances - len(report.missing)
     report.orphans = sorted(set(on_disk) - indexed)
     report.wrong_counts = _wrong_counts()
     report.spool_leftovers = sum(
@@ -76,7 +93,12 @@ def repair(report: Report) -> dict[str, int]:
             done["indexed"] += 1
         else:
             done["unreadable"] += 1
-    if report.missing:
+    if report.missing_renditions and report.listed:
+        # A rendition is a copy: without its file the row goes and the worker makes another.
+        Rendition.objects.filter(instance__sop_instance_uid__in=report.missing_renditions).delete()
+        done["renditions_dropped"] = len(report.missing_renditions)
+    if report.missing and report.listed:
+        # Only where the folder was walked: a bucket that did not answer is not proof of loss.
         done["rows_deleted"] = _delete_rows(report.missing)
     for uid in _wrong_counts():
         _recount(uid)
@@ -97,15 +119,11 @@ def _stored_files(root: Path):
             yield path.relative_to(root).as_posix(), size
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _sha256(store, relpath: str) -> str:
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(storage.CHUNK):
-                digest.update(chunk)
+        return store.sha256(relpath)
     except FileNotFoundError:
         return ""
-    return digest.hexdigest()
 
 
 def _wrong_counts() -> list[str]:
@@ -150,6 +168,10 @@ def _delete_rows(sop_uids: list[str]) -> int:
             if study is None:
                 continue
             rows = Instance.objects.filter(series__study=study, sop_instance_uid__in=sop_uids)
+            renditions = list(Rendition.objects.filter(instance_id__in=rows.values("pk")))
+            for rendition in renditions:  # a copy of a file that is gone: both go
+                storage.delete(rendition.file_path)
+            Rendition.objects.filter(pk__in=[r.pk for r in renditions]).delete()
             deleted += rows.delete()[1].get("archive.Instance", 0)
             for series in study.series_set.all():
                 if series.instance_set.exists():

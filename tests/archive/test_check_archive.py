@@ -2,6 +2,7 @@
 (files without rows, rows without files, changed files, wrong counts, spool leftovers) and
 repairs what can be repaired."""
 
+import hashlib
 import io
 import os
 import time
@@ -93,3 +94,37 @@ def test_each_inconsistency_is_found_and_repaired(settings):
     assert [p.name for p in storage.incoming_dir().iterdir()] == ["fresh.part"]
     study = Study.objects.get(study_instance_uid=kept.StudyInstanceUID)
     assert study.number_of_study_related_instances == 2
+
+
+@pytest.mark.django_db
+def test_renditions_are_files_of_the_index_and_a_lost_one_is_dropped():
+    from archive.models import Rendition
+
+    first, second = ct_series(2, rows=16, columns=16)
+    store([first, second])
+    for ds in (first, second):
+        row = Instance.objects.get(sop_instance_uid=ds.SOPInstanceUID)
+        path = row.file_path.removesuffix(".dcm") + ".htj2k"
+        (storage.root() / path).write_bytes(b"htj2k copy")
+        Rendition.objects.create(
+            instance=row,
+            transfer_syntax_uid="1.2.840.10008.1.2.4.201",
+            file_path=path,
+            file_size=10,
+            sha256=hashlib.sha256(b"htj2k copy").hexdigest(),
+            source_sha256=row.sha256,
+            frame_offsets=[[0, 10]],
+        )
+    assert consistency.check().clean  # the .htj2k files are no orphans
+    lost = Rendition.objects.get(instance__sop_instance_uid=second.SOPInstanceUID)
+    os.unlink(storage.root() / lost.file_path)
+
+    report = consistency.check()
+    assert report.missing_renditions == [second.SOPInstanceUID] and not report.missing
+    out, ok = run("--repair")
+
+    assert ok, out
+    assert Instance.objects.count() == 2  # the original stays; only its copy's row goes
+    assert list(Rendition.objects.values_list("instance__sop_instance_uid", flat=True)) == [
+        first.SOPInstanceUID
+    ]
