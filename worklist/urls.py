@@ -19,4 +19,5 @@ urlpatterns = [
     path("worklist/studies/<str:study_uid>/download", views.download_study, name="download_study"),
     path("worklist/studies/<str:study_uid>/delete", views.delete_study, name="delete_study"),
     path("upload/", views.upload_file, name="upload_file"),
+    path("worklist/projects/assign", views.assign_to_project, name="assign_to_project"),
 ]

@@ -6,13 +6,15 @@ import logging
 from urllib.parse import unquote
 
 from django.conf import settings
-from django.http import Http404, JsonResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.http import Http404, JsonResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import accesslog
-from accounts.models import ShareLink
+from accounts.models import Project, ShareLink
 from accounts.roles import ADMIN, READER, UPLOADER, has_role, role_required
 from archive import caches, deletion, storage, tagtree
 from archive.ingest import OUT_OF_RESOURCES, Origin, failure_of
@@ -141,6 +143,25 @@ def delete_study(request, study_uid):
 
 
 @require_POST
+@role_required(ADMIN)
+def assign_to_project(request):
+    """Bulk assignment: every study the search (the worklist's query string) finds, into one
+    project; studies already in it stay once."""
+    project = get_object_or_404(Project, pk=request.POST.get("project") or 0)
+    query = WorklistQuery.from_params(QueryDict(request.POST.get("query", "")))
+    found = query.filter(paging.visible_studies().order_by(), timezone.localdate())
+    through = Project.studies.through
+    ids = list(found.values_list("pk", flat=True))
+    through.objects.bulk_create(
+        [through(project=project, study_id=pk) for pk in ids],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+    messages.success(request, f"{len(ids)} studies of this search are in project {project}.")
+    return redirect(reverse("worklist:study_list") + "?" + query.to_params())
+
+
+@require_POST
 @role_required(UPLOADER)
 def upload_file(request):
     """One file per request, the raw bytes as the body (``X-File-Name`` names it), streamed
@@ -206,6 +227,7 @@ def _list_context(request) -> dict:
         "can_upload": has_role(request.user, UPLOADER),
         "can_delete": has_role(request.user, ADMIN),
         "can_share": request.user.has_perm("accounts.add_sharelink"),
+        "assign_projects": list(Project.objects.all()) if has_role(request.user, ADMIN) else [],
         "share_expiries": ShareLink.EXPIRY_CHOICES,
         "upload_max_bytes": settings.UPLOAD_MAX_BYTES,
         "upload_max_size": upload.human_size(settings.UPLOAD_MAX_BYTES),

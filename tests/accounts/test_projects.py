@@ -243,3 +243,39 @@ def test_a_membership_change_takes_effect_at_once(django_user_model, two_studies
     project_a.users.remove(reader)
     Project.objects.get(name="B").groups.clear()
     assert uids(client.get("/dicom-web/studies")) == set()
+
+
+def test_an_admin_puts_every_study_of_a_worklist_search_into_a_project(
+    admin_user, django_user_model
+):
+    ct = [store(seed, patient_name=f"Bulk^B{seed}") for seed in (31, 32)]
+    other = store(33, patient_name="Other^O")
+    project = Project.objects.create(name="Bulk")
+    admin = logged_in(admin_user)
+
+    page = admin.get("/", {"name": "bulk*"}, HTTP_ACCEPT="text/html").content.decode()
+    assert (
+        'action="/worklist/projects/assign"' in page
+        and "Add every study of this search (2)" in page
+    )
+    done = admin.post(
+        "/worklist/projects/assign", {"project": project.pk, "query": "name=bulk%2A"}, follow=True
+    )
+    again = admin.post(
+        "/worklist/projects/assign", {"project": project.pk, "query": "name=bulk%2A"}
+    )
+
+    assert "2 studies of this search are in project Bulk." in done.content.decode()
+    assert again.status_code == 302
+    assert set(project.studies.values_list("study_instance_uid", flat=True)) == {
+        ds.StudyInstanceUID for ds in ct
+    }
+    assert other.StudyInstanceUID not in set(
+        project.studies.values_list("study_instance_uid", flat=True)
+    )
+    reader = logged_in(user_with_role(django_user_model, "rob", "reader"))
+    assert reader.post("/worklist/projects/assign", {"project": project.pk}).status_code == 403
+    assert (
+        'action="/worklist/projects/assign"'
+        not in reader.get("/", HTTP_ACCEPT="text/html").content.decode()
+    )
