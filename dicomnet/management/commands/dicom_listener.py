@@ -1,5 +1,6 @@
 """Run the DICOM listener (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET) until stopped."""
 
+import logging
 import signal
 
 from django.conf import settings
@@ -21,6 +22,10 @@ class Command(BaseCommand):
         if port == 0:
             self.stdout.write("DICOM_PORT is 0: no DICOM listener")
             return
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            # pynetdicom logs every message of every association at INFO (a line per instance
+            # received); its warnings and errors are kept, the access log has the rest.
+            logging.getLogger("pynetdicom").setLevel(logging.WARNING)
         server = listener.start(bind, port, block=False)
         self.stdout.write(
             f"DICOM listener {settings.DICOM_AE_TITLE} on {bind}:{port} "
