@@ -11,7 +11,10 @@ from dicom_data import compressed, ct_series, receive_one
 from oidc.provider import free_port
 from pydicom.uid import JPEGLSLossless
 from pynetdicom import AE
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelMove,
+)
 
 from accounts.models import AccessEvent
 from archive.models import Instance
@@ -107,16 +110,28 @@ def test_getscu_returns_on_the_same_association(
                         "completed=3 failed=0 warning=0 remaining=0"]  # fmt: skip
 
 
-def move(listener, identifier, destination="STORESCP", calling="WORKSTATION"):
+def move(listener, identifier, destination="STORESCP", calling="WORKSTATION",
+         model=StudyRootQueryRetrieveInformationModelMove):  # fmt: skip
     ae = AE(ae_title=calling)
-    ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
+    ae.add_requested_context(model)
     assoc = ae.associate("127.0.0.1", listener.port, ae_title=listener.ae_title)
     assert assoc.is_established
     try:
-        return [status for status, _ in assoc.send_c_move(
-            identifier, destination, StudyRootQueryRetrieveInformationModelMove)]  # fmt: skip
+        return [status for status, _ in assoc.send_c_move(identifier, destination, model)]
     finally:
         assoc.release()
+
+
+def test_patient_root_moves_a_patient(listener, remote_ae, stored, storescp):
+    remote_ae("WORKSTATION")
+    identifier = pydicom.Dataset()
+    identifier.QueryRetrieveLevel = "PATIENT"
+    identifier.PatientID = stored[0].PatientID
+    final = move(listener, identifier, model=PatientRootQueryRetrieveInformationModelMove)[-1]
+    assert (final.Status, final.NumberOfCompletedSuboperations) == (0x0000, 5)
+    received_equal_stored(storescp, [ds.SOPInstanceUID for ds in stored])
+    # PATIENT is a Patient Root level only.
+    assert move(listener, identifier)[-1].Status == 0xA900
 
 
 def test_sub_operation_counts_with_a_missing_file(listener, remote_ae, stored, storescp):
