@@ -108,6 +108,31 @@ def run(args):
         print(f"{label:55} {medians[-1]:10.1f} {p90:8.1f} {rows:5}  {total}")
     verdict = "under" if max(medians) < 150 else "OVER"
     print(f"slowest median {max(medians):.1f} ms: {verdict} the 150 ms aim")
+    _count_cost(args.repeat, settings.WORKLIST_EXACT_COUNT_LIMIT)
+
+
+def _count_cost(repeat: int, limit: int):
+    """The total alone (paging.count_studies), inside the page times above."""
+    from django.utils import timezone
+
+    from worklist.paging import count_studies
+    from worklist.query import WorklistQuery
+
+    print(f"\nthe total alone (exact up to {limit:,}, then an estimate), median ms")
+    for label, params in [
+        ("every study", {}),
+        ("name prefix 'smith'", {"name": "smith"}),
+        ("description 'knee'", {"description": "knee"}),
+        ("last 7 days", {"date": "7d"}),
+    ]:
+        query = WorklistQuery.from_params(params)
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            total = count_studies(query, timezone.localdate(), limit)
+            times.append((time.perf_counter() - start) * 1000)
+        shown = f"{total.kind} {total.value:,}".strip()
+        print(f"{label:55} {statistics.median(times):10.1f}  {shown}")
 
 
 def _next_link(html: str) -> str:
