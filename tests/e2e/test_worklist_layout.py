@@ -4,6 +4,8 @@ the right, a Pending badge on one line, modality checkboxes beside their codes, 
 the range fields, about 20 compact rows on 900 px, and the site's icon. Screenshots of each
 are saved (tests/.screenshots/) to be looked at."""
 
+import io
+
 import pytest
 from django.core.management import call_command
 
@@ -16,7 +18,7 @@ SCREENS = [(1400, 900), (1920, 1080)]
 
 @pytest.fixture
 def sixty_two(db):
-    call_command("generate_studies", 62, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    call_command("generate_studies", 62, stdout=io.StringIO())
     # A few of each state, as a busy morning looks.
     pks = list(Study.objects.order_by("pk").values_list("pk", flat=True))
     ready, pending, failed = pks[:40], pks[40:60], pks[60:]
