@@ -190,7 +190,7 @@ SITE_NAME = envstr("SITE_NAME", "DICOM archive")
 UPLOAD_MAX_BYTES = envint("UPLOAD_MAX_BYTES", 2 * 1024**3)
 WORKLIST_PAGE_SIZE = envint("WORKLIST_PAGE_SIZE", 50)
 # Matches are counted exactly up to this many; past it PostgreSQL's estimate is shown.
-WORKLIST_EXACT_COUNT_LIMIT = envint("WORKLIST_EXACT_COUNT_LIMIT", 10_000)
+WORKLIST_EXACT_COUNT_LIMIT = envint("WORKLIST_EXACT_COUNT_LIMIT", 1_000)
 
 # --- Archive -------------------------------------------------------------------------------
 # Same SOP Instance UID with different bytes: keep the stored one (like Orthanc's
