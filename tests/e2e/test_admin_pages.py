@@ -60,7 +60,7 @@ def test_admin_and_tag_browser_at_1400(wide_page, live_server, screenshot):
         AccessEvent.objects.create(
             username=f"radiologist-with-a-long-name-{i}",
             action="view",
-            study_instance_uid=series[0].StudyInstanceUID + "1234567890",
+            study_instance_uid=("1.2.826.0.1.3680043.8.498." + "7" * 64)[:64],  # the longest
             method="GET",
             path=long_path,
             status_code=200,
