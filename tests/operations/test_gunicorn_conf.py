@@ -1,0 +1,29 @@
+"""gunicorn.conf.py, read by every gunicorn the archive runs (run.sh, the image, compose): no
+control socket at the per-user path two archives on one host would share."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def effective_settings() -> dict[str, str]:
+    printed = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--print-config", "ohifsite.wsgi"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    pairs = (line.split("=", 1) for line in printed.splitlines() if "=" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def test_the_shared_control_socket_is_off_and_the_settings_are_the_archives():
+    settings = effective_settings()
+    assert settings["control_socket_disable"] == "True"
+    assert settings["threads"] == "4"
+    assert settings["timeout"] == "300"
+    assert settings["accesslog"] == "-"
