@@ -181,7 +181,10 @@ class ProjectAdmin(admin.ModelAdmin):
     autocomplete_fields = ("studies",)
     fieldsets = (
         (None, {"fields": ("name", "description")}),
-        ("Who may see its studies", {"fields": ("users", "groups", "provider_groups")}),
+        (
+            "Who may see its studies",
+            {"fields": ("users", "groups", "provider_groups", "remote_ae_titles")},
+        ),
         ("Studies", {"fields": ("studies",)}),
         (
             "Studies added as they arrive",

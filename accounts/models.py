@@ -167,6 +167,13 @@ class Project(models.Model):
     provider_members = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="provider_projects", editable=False
     )
+    remote_ae_titles = models.CharField(
+        "remote AE titles",
+        max_length=500,
+        blank=True,
+        help_text="DICOM AEs that find and retrieve (C-FIND, C-MOVE, C-GET) only this project's "
+        "studies (and those of other projects naming them), comma-separated.",
+    )
     studies = models.ManyToManyField("archive.Study", blank=True, related_name="projects")
     # Rules applied to each study as instances arrive; any one matching assigns it.
     calling_ae_titles = models.CharField(

@@ -132,6 +132,19 @@ def _project_deleted(sender, instance, **kwargs):
     usercache.forget(*_members(instance))
 
 
+def ae_scope(calling_ae: str) -> Scope:
+    """What a DICOM AE may find and retrieve: the studies of the projects that list it in
+    ``remote_ae_titles``; an AE no project lists sees every study (the registry of remote AEs
+    already decides who may query at all)."""
+    title = calling_ae.strip()
+    ids = tuple(
+        project.pk
+        for project in Project.objects.exclude(remote_ae_titles="").order_by("pk")
+        if title in _listed(project.remote_ae_titles)
+    )
+    return Scope(project_ids=ids) if ids else EVERYTHING
+
+
 def current_scope() -> Scope:
     """The scope of the request being served (a share link's studies, else its user's),
     worked out once per request: the user object outlives requests (accounts.usercache)."""

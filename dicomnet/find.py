@@ -19,6 +19,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.multival import MultiValue
 
+from accounts.projects import EVERYTHING, Scope
 from archive.dicomweb import qidojson
 from archive.dicomweb.qidosql import search
 from archive.dicomweb.query import ATTRIBUTES, Level, QidoQuery, QueryError
@@ -92,17 +93,18 @@ def parse(identifier: Dataset, *, patient_root: bool) -> Find:
     return Find(level_name, query, tuple(asked))
 
 
-def answers(find: Find, ae_title: str) -> Iterator[Dataset]:
-    """One identifier per match, read a page at a time (the caller may stop: C-CANCEL)."""
-    rows = _patients(find.query) if find.level == "PATIENT" else _rows(find.query)
+def answers(find: Find, ae_title: str, scope: Scope = EVERYTHING) -> Iterator[Dataset]:
+    """One identifier per match among the studies ``scope`` allows (accounts.projects), read a
+    page at a time (the caller may stop: C-CANCEL)."""
+    rows = _patients(find.query, scope) if find.level == "PATIENT" else _rows(find.query, scope)
     for row in rows:
         yield _answer(find, row, ae_title)
 
 
-def _rows(query: QidoQuery) -> Iterator[Dataset]:
+def _rows(query: QidoQuery, scope: Scope) -> Iterator[Dataset]:
     offset = 0
     while True:
-        page = search(replace(query, offset=offset))
+        page = search(replace(query, offset=offset), scope)
         for found in qidojson.datasets(page.rows, query, ""):
             yield Dataset.from_json(found)
         if not page.truncated:
@@ -110,10 +112,10 @@ def _rows(query: QidoQuery) -> Iterator[Dataset]:
         offset += len(page.rows)
 
 
-def _patients(query: QidoQuery) -> Iterator[Dataset]:
+def _patients(query: QidoQuery, scope: Scope) -> Iterator[Dataset]:
     """Studies grouped by patient (Patient ID, then name), newest study's values first."""
     patients: dict[tuple, tuple[Dataset, int]] = {}
-    for study in _rows(query):
+    for study in _rows(query, scope):
         key = (study.get("PatientID", ""), str(study.get("PatientName", "")))
         first, count = patients.get(key, (study, 0))
         patients[key] = (first, count + 1)

@@ -39,6 +39,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
+from accounts import projects
 from archive import storage
 
 from . import audit, find, retrieve, store
@@ -221,7 +222,8 @@ def handle_find(event):
         yield _failure(exc.status, exc.comment)
         return
     matches = 0
-    for answer in find.answers(request, settings.DICOM_AE_TITLE):
+    scope = projects.ae_scope(calling)
+    for answer in find.answers(request, settings.DICOM_AE_TITLE, scope):
         if event.is_cancelled:
             _audit_now(event, "C-FIND", [], f"cancelled matches={matches}")
             yield 0xFE00, None
@@ -272,7 +274,11 @@ def _select(event, allowed: bool):
     if not allowed:
         return None, _failure(NOT_AUTHORIZED, "this AE may not retrieve")
     try:
-        return retrieve.select(event.identifier, patient_root=_patient_root(event)), None
+        scope = projects.ae_scope(_peer(event)[0])
+        selection = retrieve.select(
+            event.identifier, patient_root=_patient_root(event), scope=scope
+        )
+        return selection, None
     except find.FindError as exc:
         return None, _failure(exc.status, exc.comment)
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from pydicom import Dataset
 
+from accounts.projects import EVERYTHING, Scope
 from archive.models import Instance
 from archive.uids import is_valid_uid
 
@@ -28,8 +29,9 @@ class Selection:
     files: list[Outbound]
 
 
-def select(identifier: Dataset, *, patient_root: bool) -> Selection:
-    """The instances to send, in study, series and instance order. Raises ``FindError``."""
+def select(identifier: Dataset, *, patient_root: bool, scope: Scope = EVERYTHING) -> Selection:
+    """The instances to send, in study, series and instance order, among the studies ``scope``
+    allows (accounts.projects). Raises ``FindError``."""
     level = str(identifier.get("QueryRetrieveLevel", "") or "").strip().upper()
     if level not in KEYS or (level == "PATIENT" and not patient_root):
         raise FindError(IDENTIFIER_DOES_NOT_MATCH, f"level {level!r} not supported")
@@ -40,7 +42,7 @@ def select(identifier: Dataset, *, patient_root: bool) -> Selection:
     if keyword != "PatientID" and not all(is_valid_uid(v) for v in values):
         raise FindError(IDENTIFIER_DOES_NOT_MATCH, f"{keyword} is not a UID list")
     instances = (
-        Instance.objects.filter(**{lookup: values})
+        Instance.objects.filter(scope.q("series__study__"), **{lookup: values})
         .select_related("series__study")
         .order_by(
             "series__study_id", "series__series_number", "series_id", "instance_number", "id"
