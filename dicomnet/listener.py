@@ -40,7 +40,7 @@ from pynetdicom.sop_class import (
 )
 
 from accounts import projects
-from archive import storage
+from archive import storage, stores
 
 from . import audit, find, retrieve, store
 from .models import RemoteAE
@@ -290,13 +290,21 @@ def _send_each(event, selection, counts):
             yield 0xFE00, None
             return
         try:
-            dataset = pydicom.dcmread(one.path, defer_size="1 MB")
+            dataset = _read(one.file_path)
         except (OSError, pydicom.errors.InvalidDicomError) as exc:
-            log.warning("cannot read %s for %s: %s", one.path, selection.level, exc)
+            log.warning("cannot read %s for %s: %s", one.file_path, selection.level, exc)
             counts.results["failed"] += 1
             yield 0xFF00, _unsendable(one)
             continue
         yield 0xFF00, dataset
+
+
+def _read(key: str) -> pydicom.Dataset:
+    """Large values stay in a stored file until sent; a bucket's object is downloaded and
+    read whole (its local copy goes before the data set is sent)."""
+    store = stores.current()
+    with store.local_copy(key) as path:
+        return pydicom.dcmread(path, defer_size="1 MB" if store.name == "filesystem" else None)
 
 
 # No association ever carries this SOP class: a data set of it fails its C-STORE before

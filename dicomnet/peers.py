@@ -3,11 +3,12 @@ the admin's "C-ECHO now", the send task, and nothing that knows of HTTP or Celer
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from django.conf import settings
 from pynetdicom import AE, _config, build_context
 from pynetdicom.sop_class import Verification
+
+from archive import stores
 
 from .models import RemoteAE
 
@@ -72,7 +73,7 @@ class Outbound:
     """One file to send, as the index knows it."""
 
     key: int  # the caller's id for it (an Instance or SendItem pk)
-    path: Path
+    file_path: str  # where the store keeps it (``Instance.file_path``)
     sop_class_uid: str
     sop_instance_uid: str
     transfer_syntax_uid: str
@@ -127,7 +128,8 @@ def _store(assoc, one: Outbound, move_originator) -> Delivery:
     if move_originator:
         extra = {"originator_aet": move_originator[0], "originator_id": move_originator[1]}
     try:
-        answer = assoc.send_c_store(one.path, **extra)
+        with stores.current().local_copy(one.file_path) as path:
+            answer = assoc.send_c_store(path, **extra)
     except (OSError, ValueError) as exc:
         return Delivery(one.key, None, f"cannot send: {exc}"[:300])
     if not answer or "Status" not in answer:

@@ -54,7 +54,7 @@ def select(identifier: Dataset, *, patient_root: bool, scope: Scope = EVERYTHING
         files.append(
             Outbound(
                 instance.pk,
-                instance.absolute_path,
+                instance.file_path,
                 instance.sop_class_uid,
                 instance.sop_instance_uid,
                 instance.transfer_syntax_uid,

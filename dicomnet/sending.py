@@ -58,7 +58,7 @@ def run(job_id: int) -> str:
         state=SendJob.State.RUNNING, attempts=job.attempts + 1, message=""
     )
     files = [
-        peers.Outbound(item.pk, item.instance.absolute_path, item.instance.sop_class_uid,
+        peers.Outbound(item.pk, item.instance.file_path, item.instance.sop_class_uid,
                        item.instance.sop_instance_uid, item.instance.transfer_syntax_uid)
         for item in todo
     ]  # fmt: skip

@@ -17,6 +17,19 @@ def key_exists(key: str) -> bool:
     return stores.current().size(key) is not None
 
 
+def remove_stored(row) -> None:
+    stores.current().delete(row.file_path)
+
+
+def put_stored(row, data: bytes) -> None:
+    """Put a file back where the row says it is (after ``remove_stored``)."""
+    import io
+
+    from archive import storage
+
+    stores.current().place_many([(storage.spool(io.BytesIO(data)), row.file_path)])
+
+
 def stored_pieces(row, pieces) -> bytes:
     """The bytes of (offset, length) pieces of a stored file (a frame's fragments)."""
     raw = stored_bytes(row)

@@ -13,6 +13,7 @@ from conftest import dataset_bytes
 from dicom_data import ct_series, receive_one, to_bytes
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelMove
+from stored import stored_bytes
 
 from archive.models import Instance, Study
 
@@ -53,7 +54,7 @@ def test_orthanc_sends_a_study_to_us(orthanc):
         "Resources": [study_id], "Synchronous": True}, timeout=120)  # fmt: skip
     assert job.ok, job.text
     theirs = orthanc_instances(orthanc)
-    ours = {i.sop_instance_uid: i.absolute_path.read_bytes() for i in Instance.objects.all()}
+    ours = {i.sop_instance_uid: stored_bytes(i) for i in Instance.objects.all()}
     assert set(ours) == set(theirs) == {ds.SOPInstanceUID for ds in series}
     for uid, raw in ours.items():
         assert dataset_bytes(raw) == dataset_bytes(theirs[uid])
@@ -81,5 +82,5 @@ def test_we_move_a_study_to_orthanc(orthanc, listener, remote_ae):
     study = Study.objects.get(study_instance_uid=series[0].StudyInstanceUID)
     for instance in Instance.objects.filter(series__study=study):
         assert dataset_bytes(theirs[instance.sop_instance_uid]) == dataset_bytes(
-            instance.absolute_path.read_bytes()
+            stored_bytes(instance)
         )

@@ -15,6 +15,7 @@ from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelMove,
     StudyRootQueryRetrieveInformationModelMove,
 )
+from stored import remove_stored, stored_bytes
 
 from accounts.models import AccessEvent
 from archive.models import Instance
@@ -56,7 +57,7 @@ def received_equal_stored(folder, expected_uids):
     assert set(received) == set(expected_uids)
     for uid, raw in received.items():
         instance = Instance.objects.get(sop_instance_uid=uid)
-        assert dataset_bytes(raw) == dataset_bytes(instance.absolute_path.read_bytes())
+        assert dataset_bytes(raw) == dataset_bytes(stored_bytes(instance))
 
 
 def test_movescu_study_to_a_registered_storescp(
@@ -136,7 +137,7 @@ def test_patient_root_moves_a_patient(listener, remote_ae, stored, storescp):
 
 def test_sub_operation_counts_with_a_missing_file(listener, remote_ae, stored, storescp):
     remote_ae("WORKSTATION")
-    Instance.objects.get(sop_instance_uid=stored[1].SOPInstanceUID).absolute_path.unlink()
+    remove_stored(Instance.objects.get(sop_instance_uid=stored[1].SOPInstanceUID))
     identifier = pydicom.Dataset()
     identifier.QueryRetrieveLevel = "SERIES"
     identifier.SeriesInstanceUID = stored[0].SeriesInstanceUID

@@ -9,6 +9,7 @@ import pytest
 from conftest import dataset_bytes
 from dicom_data import ct_series, receive_one
 from oidc.provider import free_port
+from stored import put_stored, remove_stored, stored_bytes
 
 from accounts.models import AccessEvent
 from archive.models import Instance
@@ -56,8 +57,8 @@ def test_send_from_the_worklist_then_retry_what_failed(
     assert f"/dicom/send/{study}/" in admin_client.get("/").content.decode()
     # One file is missing from the storage: that instance fails, the others arrive.
     missing = Instance.objects.get(sop_instance_uid=series[1].SOPInstanceUID)
-    kept = missing.absolute_path.read_bytes()
-    missing.absolute_path.unlink()
+    kept = stored_bytes(missing)
+    remove_stored(missing)
 
     page = admin_client.get(f"/dicom/send/{study}/").content.decode()
     assert "STORESCP" in page
@@ -80,14 +81,14 @@ def test_send_from_the_worklist_then_retry_what_failed(
     assert "Retry what did not arrive" in page
     assert set(received(folder)) == {series[0].SOPInstanceUID, series[2].SOPInstanceUID}
 
-    missing.absolute_path.write_bytes(kept)
+    put_stored(missing, kept)
     admin_client.post(f"/dicom/sends/{job.pk}/retry")
     wait_for(finished, 120, message="the retry to finish")
     assert job.state == "done" and job.attempts == 2
     got = received(folder)  # each instance once: the retry sent only the missing one
     assert set(got) == {ds.SOPInstanceUID for ds in series}
     for uid, raw in got.items():
-        stored = Instance.objects.get(sop_instance_uid=uid).absolute_path.read_bytes()
+        stored = stored_bytes(Instance.objects.get(sop_instance_uid=uid))
         assert dataset_bytes(raw) == dataset_bytes(stored)
     assert (
         "3 of 3 arrived · 0 failed" in admin_client.get(f"/dicom/sends/{job.pk}/").content.decode()
