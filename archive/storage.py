@@ -38,6 +38,13 @@ def incoming_dir() -> Path:
     return path
 
 
+def spool_dirs() -> list[Path]:
+    """Every folder of files on their way in: ``.incoming`` and any other ``.incoming-*`` a
+    door writes to before it hands the file to ingest (the DICOM listener's)."""
+    incoming_dir()
+    return sorted(path for path in root().glob(".incoming*") if path.is_dir())
+
+
 def placing_dir() -> Path:
     """Journals of placements under way (``archive.ingest.place``)."""
     path = root() / ".placing"

@@ -67,7 +67,7 @@ def requeue_pending(older_than: float) -> int:
 
 
 def spool_folders() -> list[Path]:
-    return [storage.incoming_dir(), Path(settings.FILE_UPLOAD_TEMP_DIR)]
+    return [*storage.spool_dirs(), Path(settings.FILE_UPLOAD_TEMP_DIR)]
 
 
 def remove_spool_leftovers(older_than: float) -> int:

@@ -38,13 +38,17 @@ def test_spool_files_nobody_writes_to_are_removed(tmp_path, settings):
     os.mkdir(settings.FILE_UPLOAD_TEMP_DIR)
     old_body = storage.incoming_dir() / "a.part"
     old_upload = tmp_path / "tmp" / "upload.zip"
+    from dicomnet import store
+
+    old_dimse = store.spool_dir() / "received.dcm"  # a C-STORE cut off mid-transfer
     fresh = storage.incoming_dir() / "b.part"
-    for path in (old_body, old_upload, fresh):
+    for path in (old_body, old_upload, old_dimse, fresh):
         path.write_bytes(b"data")
     hour_ago = time.time() - 3600
-    for path in (old_body, old_upload):
+    for path in (old_body, old_upload, old_dimse):
         os.utime(path, (hour_ago, hour_ago))
 
-    assert sweep.remove_spool_leftovers(older_than=600) == 2
+    assert sweep.remove_spool_leftovers(older_than=600) == 3
 
-    assert not old_body.exists() and not old_upload.exists() and fresh.exists()
+    assert not old_body.exists() and not old_upload.exists() and not old_dimse.exists()
+    assert fresh.exists()
