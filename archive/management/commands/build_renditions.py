@@ -15,24 +15,15 @@ from django.db.models import Exists, OuterRef
 from tqdm import tqdm
 
 from archive import renditions
-from archive.models import Instance, Rendition, Study
-from archive.uids import is_valid_uid
+from archive.management import studies
+from archive.models import Instance, Rendition
 
 
 class Command(BaseCommand):
     help = "Build the HTJ2K renditions of instances whose rendition is missing or stale."
 
     def add_arguments(self, parser):
-        which = parser.add_mutually_exclusive_group()
-        which.add_argument("--all", action="store_true", help="every instance, encoded again")
-        which.add_argument(
-            "--study",
-            nargs="+",
-            action="extend",
-            default=[],
-            metavar="UID",
-            help="these studies (StudyInstanceUID), encoded again",
-        )
+        studies.add_arguments(parser, "encoded again")
         parser.add_argument("--any-size", action="store_true", help="ignore RENDITION_MIN_BYTES")
         parser.add_argument("--no-progress", action="store_true")
 
@@ -66,15 +57,5 @@ class Command(BaseCommand):
                 instance_id=OuterRef("pk"), source_sha256=OuterRef("sha256")
             )
             return Instance.objects.filter(~Exists(fresh))
-        invalid = [uid for uid in uids if not is_valid_uid(uid)]
-        if invalid:
-            raise CommandError(f"not a valid UID: {', '.join(invalid)}")
-        found = set(
-            Study.objects.filter(study_instance_uid__in=uids).values_list(
-                "study_instance_uid", flat=True
-            )
-        )
-        missing = [uid for uid in uids if uid not in found]
-        if missing:
-            raise CommandError(f"no such study: {', '.join(missing)}")
+        uids = studies.named(uids)
         return Instance.objects.filter(series__study__study_instance_uid__in=uids)

@@ -13,8 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from archive import caches, tasks
+from archive.management import studies
 from archive.models import Study
-from archive.uids import is_valid_uid
 
 # A study that changes while it is built is built again, this many times at most.
 ATTEMPTS = 3
@@ -24,25 +24,16 @@ class Command(BaseCommand):
     help = "Build the metadata caches of studies whose caches are missing or stale."
 
     def add_arguments(self, parser):
-        which = parser.add_mutually_exclusive_group()
-        which.add_argument("--all", action="store_true", help="every study, files parsed again")
-        which.add_argument(
-            "--study",
-            nargs="+",
-            action="extend",
-            default=[],
-            metavar="UID",
-            help="these studies (StudyInstanceUID), files parsed again",
-        )
+        studies.add_arguments(parser, "files parsed again")
         parser.add_argument(
             "--enqueue", action="store_true", help="queue builds for the workers instead"
         )
 
     def handle(self, *args, all: bool, study: list[str], enqueue: bool, **options):
-        studies = self._select(all, study)
+        chosen = self._select(all, study)
         reextract = all or bool(study)
         outcomes: Counter[str] = Counter()
-        ids = list(studies.order_by("pk").values_list("pk", flat=True))
+        ids = list(chosen.order_by("pk").values_list("pk", flat=True))
         for pk in tqdm(ids, unit="study", desc="caches", disable=not ids):
             if enqueue:
                 tasks.enqueue_cache_build(pk, reextract=reextract)
@@ -56,17 +47,7 @@ class Command(BaseCommand):
             return Study.objects.all()
         if not uids:
             return Study.objects.stale()
-        invalid = [uid for uid in uids if not is_valid_uid(uid)]
-        if invalid:
-            raise CommandError(f"not a valid UID: {', '.join(invalid)}")
-        found = set(
-            Study.objects.filter(study_instance_uid__in=uids).values_list(
-                "study_instance_uid", flat=True
-            )
-        )
-        missing = [uid for uid in uids if uid not in found]
-        if missing:
-            raise CommandError(f"no such study: {', '.join(missing)}")
+        uids = studies.named(uids)
         return Study.objects.filter(study_instance_uid__in=uids)
 
     def _build(self, pk: int, reextract: bool) -> str:
