@@ -29,7 +29,11 @@ def create_default_data_sources(app_config, using=DEFAULT_DB_ALIAS, apps=global_
         supports_wildcard=True,
         enable_study_lazy_load=True,
         image_rendering="wadors",
-        thumbnail_rendering="wadors",
+        # The archive's own /thumbnail (one small JPEG per series, an icon for films, PDFs,
+        # reports), fetched with the session and OHIF's Accept: image/jpeg + viewport=256,256,
+        # instead of decoding a whole frame in the browser for each thumbnail.
+        thumbnail_rendering="thumbnail",
+        thumbnail_request_strategy="fetch",
         dicom_upload_enabled=True,
         accept_header="multipart/related; type=application/octet-stream; transfer-syntax=*",
         omit_quotation_for_multipart_request=True,

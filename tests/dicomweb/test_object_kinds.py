@@ -202,3 +202,18 @@ def test_palette_colour_renders_through_its_lookup_tables(reader_client):
     shown = thumbnail_of(reader_client, instance_path(ds) + "/rendered")
     expected = pydicom.pixels.apply_color_lut(ds.pixel_array, ds) >> 8
     assert np.abs(shown.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_thumbnails_answer_ohifs_fetch_strategy(reader_client):
+    """OHIF's thumbnailRendering "thumbnail" with thumbnailRequestStrategy "fetch" asks each
+    series' /thumbnail with Accept: image/jpeg and viewport=256,256."""
+    series = ct_blocks_series(3, size=128)
+    film = h264_video(study_uid=series[0].StudyInstanceUID)
+    store(*series, film)
+    for ds in (series[0], film):
+        url = f"/dicom-web/studies/{ds.StudyInstanceUID}/series/{ds.SeriesInstanceUID}/thumbnail"
+        response = reader_client.get(url + "?viewport=256,256", HTTP_ACCEPT="image/jpeg")
+        assert response.status_code == 200, response.content
+        assert response["Content-Type"] == "image/jpeg"
+        width, height = Image.open(io.BytesIO(response.content)).size
+        assert max(width, height) <= 256

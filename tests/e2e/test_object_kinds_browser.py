@@ -304,3 +304,33 @@ def test_every_singlepart_value_the_admin_accepts_still_shows_every_kind(
     assert wait_until(lambda: (page.evaluate(FILM_STATE) or {}).get("time", 0) > 0.3, 45)
     screenshot(page, "singlepart-all")
     watch.assert_clean()
+
+
+def test_study_browser_thumbnails_come_from_the_archive(page, live_server, screenshot):
+    """The shipped DICOMweb source takes series thumbnails from /thumbnail (OHIF's "thumbnail"
+    rendering, "fetch" strategy), each answered as a JPEG, with nothing refused."""
+    watch = Watch(page)
+    thumbnails = []
+    page.on(
+        "response",
+        lambda r: thumbnails.append((r.status, r.url)) if "/thumbnail" in r.url else None,
+    )
+    series = ct_blocks_series(2, patient_name="Thumb^Tina")
+    film = h264_video(study_uid=series[0].StudyInstanceUID, series_number=2)
+    store(*series, film)
+    open_study(page, live_server, film.StudyInstanceUID, "dicomweb")
+    # OHIF asks for each display set's first instance: .../series/{s}/instances/{sop}/thumbnail
+    wanted = [f"/series/{ds.SeriesInstanceUID}/instances/" for ds in (series[0], film)]
+    assert wait_until(
+        # (waiting in the page lets Playwright deliver the response events meanwhile)
+        lambda: (
+            page.wait_for_timeout(200)
+            or all(any(part in url for _, url in thumbnails) for part in wanted)
+        ),
+        60,
+    ), thumbnails
+    assert all(status == 200 for status, _ in thumbnails), thumbnails
+    assert all("viewport=256%2C256" in url for _, url in thumbnails), thumbnails
+    page.wait_for_timeout(1000)
+    screenshot(page, "thumbnails")
+    watch.assert_clean()
