@@ -17,6 +17,9 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from wado_support import OHIF_FRAMES, body_of, instance_path, parts_of, store
 
+from archive import caches
+from archive.models import Instance
+
 pytestmark = pytest.mark.django_db
 
 H264 = "1.2.840.10008.1.2.4.102"
@@ -217,3 +220,47 @@ def test_thumbnails_answer_ohifs_fetch_strategy(reader_client):
         assert response["Content-Type"] == "image/jpeg"
         width, height = Image.open(io.BytesIO(response.content)).size
         assert max(width, height) <= 256
+
+
+def test_instance_searches_carry_what_ohif_314_orders_versions_by(reader_client):
+    """OHIF 3.14 saves SR/SEG/RTSTRUCT "to current" (a new instance in the series) and orders the
+    versions by InstanceCreationDate/Time, ContentDate (or StructureSetDate) and InstanceNumber."""
+    first, second = ct_blocks_series(2, size=16)
+    for ds, day in ((first, "20240102"), (second, "20240103")):
+        ds.InstanceCreationDate, ds.InstanceCreationTime = day, "101010"
+        ds.ContentDate, ds.ContentTime = day, "111111"
+        ds.StructureSetDate = day
+    store(first, second)
+    # Attributes outside the index come from each instance's DICOM JSON, which the workers
+    # extract after an upload (done here in place of the worker).
+    caches.extract(Instance.objects.all())
+    url = f"/dicom-web/studies/{first.StudyInstanceUID}/series/{first.SeriesInstanceUID}/instances"
+    plain = reader_client.get(url).json()
+    assert [(i["00200013"]["Value"], i["00080023"]["Value"]) for i in plain] == [
+        ([1], ["20240102"]),
+        ([2], ["20240103"]),
+    ]
+    asked = reader_client.get(
+        url, {"includefield": "InstanceCreationDate,InstanceCreationTime,StructureSetDate"}
+    ).json()
+    assert [i["00080012"]["Value"] for i in asked] == [["20240102"], ["20240103"]]
+    assert [i["30060008"]["Value"] for i in asked] == [["20240102"], ["20240103"]]
+
+
+def test_a_new_instance_in_an_existing_series_is_in_the_next_metadata(reader_client):
+    """Saving "to current" adds a SEG to its series: the next metadata request has it (the
+    study's generation makes every cached document stale), never the old document."""
+    series = ct_blocks_series(2, size=64)
+    seg = segmentation(series)
+    store(*series, seg)
+    url = f"/dicom-web/studies/{seg.StudyInstanceUID}/series/{seg.SeriesInstanceUID}/metadata"
+    before = reader_client.get(url)
+    assert len(json.loads(body_of(before))) == 1
+    again = segmentation(series, label="Again")
+    again.SeriesInstanceUID = seg.SeriesInstanceUID
+    again.InstanceNumber = 2
+    store(again)
+    after = reader_client.get(url, HTTP_IF_NONE_MATCH=before.get("ETag", '"none"'))
+    assert after.status_code == 200
+    labels = [i["00620002"]["Value"][0]["00620005"]["Value"] for i in json.loads(body_of(after))]
+    assert labels == [["Square"], ["Again"]]
