@@ -140,7 +140,9 @@ def _dicomweb_configuration(source: DataSource, urls: SiteUrls) -> dict:
         "bulkDataURI": _bulk_data_uri(source),
     }
     optional = {
-        "stowRoot": "" if source.is_archive else source.stow_root,
+        # OHIF 3.14 stores (upload, SR/SEG/RTSTRUCT saves) at stowRoot; this archive's is its
+        # DICOMweb root (POST /studies). 3.13 ignores it.
+        "stowRoot": urls.dicomweb if source.is_archive else source.stow_root,
         "thumbnailRequestStrategy": source.thumbnail_request_strategy,
         "acceptHeader": _lines(source.accept_header),
         "requestTransferSyntaxUID": source.request_transfer_syntax_uid,

@@ -30,7 +30,7 @@ def test_archive_roots_come_from_the_request():
     assert entry["namespace"] == DICOMWEB_NAMESPACE
     assert entry["sourceName"] == "dicomweb"
     c = entry["configuration"]
-    assert c["qidoRoot"] == c["wadoRoot"] == "https://pacs.test/dicom-web"
+    assert c["qidoRoot"] == c["wadoRoot"] == c["stowRoot"] == "https://pacs.test/dicom-web"
     assert c["wadoUriRoot"] == "https://pacs.test/wado"
     assert config["defaultDataSourceName"] == "dicomweb"
     assert config["routerBasename"] == "/ohif"
