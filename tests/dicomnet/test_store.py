@@ -238,6 +238,15 @@ def test_association_aborted_mid_transfer_leaves_nothing(listener, remote_ae, tm
                          max_pdu=16384)  # fmt: skip
     assert assoc.is_established
     ae.dimse_timeout = ae.network_timeout = 5
+    # Each P-DATA PDU is held back a little (about 3 s for the whole data set), so the abort
+    # lands mid-transfer however fast the listener drains loopback on a busy machine.
+    queue_pdu = assoc.dul.send_pdu
+
+    def slowly(primitive):
+        time.sleep(0.006)
+        queue_pdu(primitive)
+
+    assoc.dul.send_pdu = slowly
     sender = threading.Thread(target=lambda: assoc.send_c_store(path), daemon=True)
     sender.start()
     wait_for(lambda: any(spool_dir().iterdir()), 20, 0.01, "the transfer to start")
