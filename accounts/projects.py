@@ -134,15 +134,17 @@ def _project_deleted(sender, instance, **kwargs):
 
 def ae_scope(calling_ae: str) -> Scope:
     """What a DICOM AE may find and retrieve: the studies of the projects that list it in
-    ``remote_ae_titles``; an AE no project lists sees every study (the registry of remote AEs
-    already decides who may query at all)."""
+    ``remote_ae_titles``; an AE no project lists is treated as a reader without a project
+    (``READERS_WITHOUT_PROJECT``: every study, or none), as at every other door."""
     title = calling_ae.strip()
     ids = tuple(
         project.pk
         for project in Project.objects.exclude(remote_ae_titles="").order_by("pk")
         if title in _listed(project.remote_ae_titles)
     )
-    return Scope(project_ids=ids) if ids else EVERYTHING
+    if not ids and settings.READERS_WITHOUT_PROJECT == "all":
+        return EVERYTHING
+    return Scope(project_ids=ids)
 
 
 def current_scope() -> Scope:

@@ -1,6 +1,6 @@
 """Per-study access over the DICOM network: an AE a project lists in its remote AE titles finds
 and retrieves that project's studies only (C-FIND at study and patient level, C-MOVE); an AE no
-project lists sees every study, as before."""
+project lists is a reader without a project (READERS_WITHOUT_PROJECT: every study by default)."""
 
 import pydicom
 import pytest
@@ -69,3 +69,13 @@ def test_a_listed_ae_finds_and_moves_only_its_projects_studies(
     identifier.StudyInstanceUID = a[0].StudyInstanceUID
     final = move(listener, identifier, calling="RESEARCH")[-1]
     assert final.NumberOfCompletedSuboperations == 2
+
+
+def test_an_unlisted_ae_is_a_reader_without_a_project(listener, remote_ae, two_studies, settings):
+    """READERS_WITHOUT_PROJECT holds over the DICOM network as at every other door: with
+    "none", an AE no project lists finds nothing; a listed one still finds its project."""
+    remote_ae("RESEARCH")
+    remote_ae("WORKSTATION")
+    settings.READERS_WITHOUT_PROJECT = "none"
+    assert find(listener, "WORKSTATION") == []
+    assert find(listener, "RESEARCH") == ["PID-A"]
