@@ -107,12 +107,13 @@ def _save(event: AccessEvent) -> None:
 
 def record_stored(sender, arrivals, results, **kwargs) -> None:
     """``archive.ingest.instances_received``: one store row per door and study, whichever door
-    the files came through, with the number of instances received for it."""
+    the files came through, with the number of instances it stored (or replaced). Bytes the
+    archive already held change nothing and are not a store: a re-run import logs nothing."""
     counts: dict[tuple, int] = {}
     for arrival, result in zip(arrivals, results, strict=True):
         if arrival.origin.door == Door.DIMSE:
             continue  # the DICOM listener records each association's stores (dicomnet.audit)
-        if result.ok and result.study_instance_uid:
+        if result.changed and result.study_instance_uid:
             key = (arrival.origin, result.study_instance_uid)
             counts[key] = counts.get(key, 0) + 1
     request = current.request.get()

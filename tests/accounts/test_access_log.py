@@ -114,6 +114,8 @@ def test_store_and_delete_through_each_door(django_user_model, admin_user, tmp_p
     )
     stow(uploader, stowed, HTTP_SEC_FETCH_SITE="same-origin")
     call_command("import_dicom", str(tmp_path), stdout=io.StringIO())
+    # Run again: the bytes are already stored, nothing changes, and no store is logged.
+    call_command("import_dicom", str(tmp_path), stdout=io.StringIO())
     logged_in(admin_user, **WHERE).delete(f"/dicom-web/studies/{uploaded.StudyInstanceUID}")
 
     stores = [(e.username, e.door, e.patient_id, e.result_count) for e in events("store")]
