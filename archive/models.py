@@ -21,12 +21,11 @@ class StudyQuerySet(models.QuerySet):
     """Cache state and generation, in one place for ingest, deletion, the caches, the admin
     and the worklist."""
 
-    def bump_generation(self, **changes) -> int | None:
-        """Mark the caches of these studies stale (the database does the increment, so no
-        update is lost); returns the new generation when this is one study."""
+    def bump_generation(self, **changes) -> None:
+        """Mark the caches of these studies stale, with ``changes`` in the same statement (the
+        database does the increment, so no update is lost). A caller holding the study's row
+        lock knows the new generation without reading it back."""
         self.update(generation=F("generation") + 1, updated_at=timezone.now(), **changes)
-        found = list(self.values_list("generation", flat=True)[:2])
-        return found[0] if len(found) == 1 else None
 
     def in_cache_state(self, state: str) -> "StudyQuerySet":
         """Studies whose ``cache_state`` is ``state`` (plain comparisons, cheap to filter)."""
@@ -149,7 +148,8 @@ class Study(models.Model):
 
     def bump_generation(self):
         """Mark the caches stale; the database does the increment so no update is lost."""
-        self.generation = Study.objects.filter(pk=self.pk).bump_generation()
+        Study.objects.filter(pk=self.pk).bump_generation()
+        self.refresh_from_db(fields=["generation", "updated_at"])
 
 
 class Series(models.Model):

@@ -126,15 +126,17 @@ class _Work:
             # recount the study from its rows.
             changes = _new_counts(study, Counter(row.pk for _, row in fresh), new_series)
             if fresh:
-                changes["generation"] = F("generation") + 1
+                Study.objects.filter(pk=study.pk).bump_generation(**changes)
                 generation += 1
-            Study.objects.filter(pk=study.pk).update(**changes, updated_at=timezone.now())
+            else:
+                Study.objects.filter(pk=study.pk).update(**changes, updated_at=timezone.now())
         moved_from: set[int] = set()
         replaced = False
         for i, row in later:
             replaced |= self._settle(i, row, moved_from)
         if replaced:
-            generation = Study.objects.filter(pk=study.pk).bump_generation()
+            Study.objects.filter(pk=study.pk).bump_generation()
+            generation += 1
             for pk in moved_from:
                 Study.objects.filter(pk=pk).bump_generation()
         self._stamp(generation)
