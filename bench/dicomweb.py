@@ -109,6 +109,20 @@ class Table:
                 print(f"    {side} FAILED: {result.error}", flush=True)
 
 
+def start_logged_in(archive: Archive, name: str) -> ops.Server:
+    """The archive migrated, with the bench user, its worker and web processes running, and
+    that user logged in: a DICOMweb client as the benches use it."""
+    archive.setup_django()
+    archive.migrate()
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_superuser(ops.USER, "", ops.PASSWORD)
+    archive.start_worker()
+    url = archive.start_web()
+    cookies, post_headers = login(url)
+    return ops.Server(name, url + "/dicom-web", url + "/wado", cookies, post_headers)
+
+
 def measure(table: Table, servers: list, name: str, make, clients: int, budget: float) -> None:
     results = [timing.run(make(server), clients, budget) for server in servers]
     table.row(name, results[0], results[1] if len(results) > 1 else None)
@@ -158,15 +172,7 @@ def main() -> None:
         Orthanc() as orthanc,
     ):
         print(f"orthanc: {orthanc.version()}")
-        archive.setup_django()
-        archive.migrate()
-        from django.contrib.auth import get_user_model
-
-        get_user_model().objects.create_superuser(ops.USER, "", ops.PASSWORD)
-        archive.start_worker()
-        url = archive.start_web()
-        cookies, post_headers = login(url)
-        ours = ops.Server("ours", url + "/dicom-web", url + "/wado", cookies, post_headers)
+        ours = start_logged_in(archive, "ours")
         theirs = ops.Server("orthanc", orthanc.dicomweb, orthanc.wado)
         servers = [ours, theirs]
         registry = ops.Registry()

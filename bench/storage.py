@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 import corpus  # noqa: E402
 import dicomweb_ops as ops  # noqa: E402
 import timing  # noqa: E402
-from dicomweb import login  # noqa: E402
+from dicomweb import start_logged_in  # noqa: E402
 from ingest import machine  # noqa: E402
 from ours import Archive  # noqa: E402
 from seaweed.server import SeaweedFs, free_port  # noqa: E402
@@ -67,15 +67,7 @@ def run_side(name: str, env: dict, args, stow_files, ct_files, metrics_port=None
     ct = ops.describe(ct_files)
     with Archive(args.database_url, args.broker_url) as archive:
         archive.env.update(env)
-        archive.setup_django()
-        archive.migrate()
-        from django.contrib.auth import get_user_model
-
-        get_user_model().objects.create_superuser(ops.USER, "", ops.PASSWORD)
-        archive.start_worker()
-        url = archive.start_web()
-        cookies, post_headers = login(url)
-        server = ops.Server(name, url + "/dicom-web", url + "/wado", cookies, post_headers)
+        server = start_logged_in(archive, name)
 
         batches = [stow_files[i : i + STOW_BATCH] for i in range(0, len(stow_files), STOW_BATCH)]
         half = len(batches) // 2
