@@ -204,6 +204,11 @@ class Instance(models.Model):
     photometric_interpretation = models.CharField(max_length=16, blank=True)
     content_date = models.CharField(max_length=8, blank=True)
     content_time = models.CharField(max_length=16, blank=True)
+    # With content_date/time and instance_number: what OHIF 3.14 orders the versions of an SR,
+    # SEG or RTSTRUCT saved "to current" (into their own series) by, from instance searches.
+    instance_creation_date = models.CharField(max_length=8, blank=True)
+    instance_creation_time = models.CharField(max_length=16, blank=True)
+    structure_set_date = models.CharField(max_length=8, blank=True)
     # Relative to settings.DICOM_STORAGE_DIR; built from validated UIDs only.
     file_path = models.CharField(max_length=255)
     file_size = models.BigIntegerField()
@@ -319,4 +324,7 @@ INSTANCE_FIELDS = {
     "PhotometricInterpretation": "photometric_interpretation",
     "ContentDate": "content_date",
     "ContentTime": "content_time",
+    "InstanceCreationDate": "instance_creation_date",
+    "InstanceCreationTime": "instance_creation_time",
+    "StructureSetDate": "structure_set_date",
 }

@@ -26,13 +26,13 @@ SERIES = (
     "NumberOfSeriesRelatedInstances", "PerformedProcedureStepStartDate",
     "PerformedProcedureStepStartTime",
 )  # fmt: skip
-# ContentDate/ContentTime with InstanceNumber: what OHIF 3.14 orders versions of an SR, SEG or
-# RTSTRUCT by (with InstanceCreationDate/Time and StructureSetDate, which are not in the index:
-# ask for them with includefield).
+# InstanceCreationDate/Time, ContentDate/Time (StructureSetDate for an RTSTRUCT) and
+# InstanceNumber: what OHIF 3.14 orders the versions of an SR, SEG or RTSTRUCT by.
 INSTANCE = (
     "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "InstanceAvailability",
     "RetrieveURL", "StudyInstanceUID", "SeriesInstanceUID", "InstanceNumber", "Rows", "Columns",
     "BitsAllocated", "NumberOfFrames", "ContentDate", "ContentTime",
+    "InstanceCreationDate", "InstanceCreationTime", "StructureSetDate",
 )  # fmt: skip
 DEFAULTS = {Level.STUDY: STUDY, Level.SERIES: SERIES, Level.INSTANCE: INSTANCE}
 

@@ -96,6 +96,7 @@ DATE_TIME_PAIRS = {
     "StudyDate": "StudyTime",
     "SeriesDate": "SeriesTime",
     "ContentDate": "ContentTime",
+    "InstanceCreationDate": "InstanceCreationTime",
     "PerformedProcedureStepStartDate": "PerformedProcedureStepStartTime",
 }
 DATE_OF_TIME = {time: date for date, time in DATE_TIME_PAIRS.items()}

@@ -17,7 +17,6 @@ from PIL import Image
 from pydicom.data import get_testdata_file
 from wado_support import OHIF_FRAMES, body_of, instance_path, parts_of, store
 
-from archive import caches
 from archive.models import Instance
 
 pytestmark = pytest.mark.django_db
@@ -224,27 +223,34 @@ def test_thumbnails_answer_ohifs_fetch_strategy(reader_client):
 
 def test_instance_searches_carry_what_ohif_314_orders_versions_by(reader_client):
     """OHIF 3.14 saves SR/SEG/RTSTRUCT "to current" (a new instance in the series) and orders the
-    versions by InstanceCreationDate/Time, ContentDate (or StructureSetDate) and InstanceNumber."""
+    versions by InstanceCreationDate/Time, ContentDate (or StructureSetDate) and InstanceNumber:
+    a plain instance search returns them all, from the index (no includefield, no worker)."""
     first, second = ct_blocks_series(2, size=16)
     for ds, day in ((first, "20240102"), (second, "20240103")):
         ds.InstanceCreationDate, ds.InstanceCreationTime = day, "101010"
-        ds.ContentDate, ds.ContentTime = day, "111111"
+        ds.ContentDate, ds.ContentTime = day, "111111.5"
         ds.StructureSetDate = day
     store(first, second)
-    # Attributes outside the index come from each instance's DICOM JSON, which the workers
-    # extract after an upload (done here in place of the worker).
-    caches.extract(Instance.objects.all())
+    assert not Instance.objects.filter(metadata__isnull=False).exists()
     url = f"/dicom-web/studies/{first.StudyInstanceUID}/series/{first.SeriesInstanceUID}/instances"
     plain = reader_client.get(url).json()
-    assert [(i["00200013"]["Value"], i["00080023"]["Value"]) for i in plain] == [
-        ([1], ["20240102"]),
-        ([2], ["20240103"]),
-    ]
-    asked = reader_client.get(
-        url, {"includefield": "InstanceCreationDate,InstanceCreationTime,StructureSetDate"}
+    wanted = {
+        "00080012": ("DA", "InstanceCreationDate"),
+        "00080013": ("TM", "InstanceCreationTime"),
+        "00080023": ("DA", "ContentDate"),
+        "00080033": ("TM", "ContentTime"),
+        "30060008": ("DA", "StructureSetDate"),
+        "00200013": ("IS", "InstanceNumber"),
+    }
+    for result, ds in zip(plain, (first, second), strict=True):
+        for tag, (vr, keyword) in wanted.items():
+            value = ds.InstanceNumber if vr == "IS" else str(getattr(ds, keyword))
+            assert result[tag] == {"vr": vr, "Value": [value]}, keyword
+    # Matching on the creation date and time together, as on ContentDate/ContentTime.
+    later = reader_client.get(
+        url, {"InstanceCreationDate": "20240103-", "InstanceCreationTime": "100000-"}
     ).json()
-    assert [i["00080012"]["Value"] for i in asked] == [["20240102"], ["20240103"]]
-    assert [i["30060008"]["Value"] for i in asked] == [["20240102"], ["20240103"]]
+    assert [i["00080018"]["Value"] for i in later] == [[second.SOPInstanceUID]]
 
 
 def test_a_new_instance_in_an_existing_series_is_in_the_next_metadata(reader_client):
