@@ -193,6 +193,30 @@ def wait_for_fixture():
 
 
 @pytest.fixture
+def full_disk(request, tmp_path, settings):
+    """The archive's storage (DICOM_STORAGE_DIR, and the spool inside it) on a real filesystem
+    that fills up: a tmpfs of 128 KiB, too small for one CT slice of 512 x 512, or the size a
+    test gives with ``@pytest.mark.parametrize("full_disk", ["3m"], indirect=True)``. Every
+    write past it fails with ENOSPC, as on a full disk. Needs root (test.sh runs as root);
+    skips where mounting is not allowed. A process the test starts stores there only when
+    given the folder as its DICOM_STORAGE_DIR."""
+    size = getattr(request, "param", "128k")
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    settings.DICOM_STORAGE_DIR = folder
+    try:
+        yield folder
+    finally:
+        # Lazily: a server process a test started may still have files open there.
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
 def dicomweb_session(live_server, admin_user):
     """A requests session for third-party clients (dicomweb-client) against the live server,
     authenticated as an administrator with HTTP Basic (pytest-django's admin_user)."""

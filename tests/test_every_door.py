@@ -9,7 +9,6 @@ one door words or codes a case differently from another.
 
 import io
 import re
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -156,24 +155,6 @@ def test_a_study_other_than_the_stow_url_is_refused_there_only(admin_client, sto
     assert stow(admin_client, data, study_uid="1.2.3.4") == (409, DATA_SET_DOES_NOT_MATCH)
     assert archive_state() == stored
     assert spool_left() == []
-
-
-@pytest.fixture
-def full_disk(tmp_path, settings):
-    """The archive's storage on a real filesystem too small for one CT slice (a tmpfs of
-    128 KiB): every write past that fails with ENOSPC, as on a full disk."""
-    folder = tmp_path / "small"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(folder)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    settings.DICOM_STORAGE_DIR = folder
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
 
 
 def test_a_full_disk_is_out_of_resources_at_every_door(admin_client, full_disk, tmp_path):

@@ -256,26 +256,7 @@ def test_association_aborted_mid_transfer_leaves_nothing(listener, remote_ae, tm
     assert not Instance.objects.exists() and not Study.objects.exists()
 
 
-@pytest.fixture
-def small_disk(tmp_path, settings):
-    """The storage (and the listener's spool beside it) on a tmpfs of 128 KiB."""
-    import subprocess
-
-    folder = tmp_path / "small"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=128k", "tmpfs", str(folder)], capture_output=True
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
-    settings.DICOM_STORAGE_DIR = folder
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=False)
-
-
-def test_a_full_disk_is_out_of_resources(small_disk, listener, remote_ae, tmp_path):
+def test_a_full_disk_is_out_of_resources(full_disk, listener, remote_ae, tmp_path):
     remote_ae("MODALITY")
     small = tmp_path / "small.dcm"
     small.write_bytes(to_bytes(ct_slice(0, rows=16, columns=16)))
