@@ -35,20 +35,33 @@ def record(
     action: str,
     studies: Iterable = (),
     *,
+    count: int | None = None,
+    **context,
+) -> None:
+    """One row per study (``Study`` rows or Study Instance UIDs; none for a search over all
+    studies). The request (``request=``) defaults to the one being served; without any (a
+    DICOM association, a command), pass ``door``, ``username``, ``ip`` and any of
+    ``method``, ``path``, ``user_agent`` and ``authenticated_by``. Also: ``query``,
+    ``status``, ``user``."""
+    _record(action, [(study, count) for study in studies] or [(None, count)], **context)
+
+
+def _record(
+    action: str,
+    counted: list[tuple],
+    *,
     request=None,
     door: str | None = None,
     query: str = "",
-    count: int | None = None,
     status: int | None = None,
     user=None,
     username: str = "",
     ip: str | None = None,
     **where: str,
 ) -> None:
-    """One row per study (``Study`` rows or Study Instance UIDs; none for a search over all
-    studies). ``request`` defaults to the one being served; without any (a DICOM association,
-    a command), pass ``door``, ``username``, ``ip`` and, in ``where``, any of ``method``,
-    ``path``, ``user_agent`` and ``authenticated_by``."""
+    """``record`` with a count for each study: ``counted`` holds (study, count) pairs. The
+    rows go in with one insert, the patients of studies given by UID come from one query:
+    a store of hundreds of studies costs what a store of one does."""
     if not settings.ACCESS_LOG:
         return
     request = request if request is not None else current.request.get()
@@ -59,13 +72,18 @@ def record(
         who = f"{who} (share link {link.key_start}…)"[:150]
     door = door or door_of(request)
     ip = ip or (client_ip(request) if request is not None else None)
-    for study in list(studies) or [None]:
+    kept = []
+    for study, count in counted:
         uid = study if isinstance(study, str) or study is None else study.study_instance_uid
         uid = (uid or "")[:64]
         if action in REPEATED and _repeated(who or ip, action, uid, door, query):
             continue
-        patient_id, patient_name = _patient(study)
-        _save(
+        kept.append((study, uid, count))
+    patients = _patients([study for study, _, _ in kept if isinstance(study, str)])
+    events = []
+    for study, uid, count in kept:
+        patient_id, patient_name = _patient(study, patients)
+        events.append(
             AccessEvent(
                 user=user if known else None,
                 username=who,
@@ -89,46 +107,52 @@ def record(
                 )[:20],
             )
         )
+    _save(events)
 
 
-def _save(event: AccessEvent) -> None:
-    """The log never fails the request it records: a row the database refuses (gone, full, a
-    value it cannot store) is lost, logged here, in a savepoint so that the request's own
+def _save(events: list[AccessEvent]) -> None:
+    """The log never fails the request it records: rows the database refuses (gone, full, a
+    value it cannot store) are lost, logged here, in a savepoint so that the request's own
     transaction goes on. PostgreSQL cannot store NUL in text: the edge refuses most (a path, a
-    query), headers such as User-Agent may still bring some."""
-    for field in ("username", "query", "path", "user_agent", "patient_name", "patient_id"):
-        setattr(event, field, getattr(event, field).replace("\x00", ""))
+    query), headers such as User-Agent may still bring some. One insert for all the rows."""
+    if not events:
+        return
+    for event in events:
+        for field in ("username", "query", "path", "user_agent", "patient_name", "patient_id"):
+            setattr(event, field, getattr(event, field).replace("\x00", ""))
     try:
         with transaction.atomic():
-            event.save()
+            AccessEvent.objects.bulk_create(events)
     except DatabaseError:
-        log.exception("access event not recorded: %s %s", event.action, event.path[:200])
+        first = events[0]
+        log.exception(
+            "%d access events not recorded: %s %s", len(events), first.action, first.path[:200]
+        )
 
 
 def record_stored(sender, arrivals, results, **kwargs) -> None:
     """``archive.ingest.instances_received``: one store row per door and study, whichever door
     the files came through, with the number of instances it stored (or replaced). Bytes the
     archive already held change nothing and are not a store: a re-run import logs nothing."""
-    counts: dict[tuple, int] = {}
+    counts: dict = {}  # origin -> {Study Instance UID: instances stored}
     for arrival, result in zip(arrivals, results, strict=True):
         if arrival.origin.door == Door.DIMSE:
             continue  # the DICOM listener records each association's stores (dicomnet.audit)
         if result.changed and result.study_instance_uid:
-            key = (arrival.origin, result.study_instance_uid)
-            counts[key] = counts.get(key, 0) + 1
-    request = current.request.get()
-    for (origin, study), count in counts.items():
-        user = None
-        if request is None and origin.user_id is not None:
-            from django.contrib.auth import get_user_model
+            per_study = counts.setdefault(arrival.origin, {})
+            per_study[result.study_instance_uid] = per_study.get(result.study_instance_uid, 0) + 1
+    users = {}
+    if current.request.get() is None:  # (a request's user is the one who stored)
+        from django.contrib.auth import get_user_model
 
-            user = get_user_model().objects.filter(pk=origin.user_id).first()
-        record(
+        wanted = {origin.user_id for origin in counts if origin.user_id is not None}
+        users = get_user_model().objects.in_bulk(wanted) if wanted else {}
+    for origin, per_study in counts.items():
+        _record(
             A.STORE,
-            [study],
+            list(per_study.items()),
             door=origin.door or None,
-            count=count,
-            user=user,
+            user=users.get(origin.user_id),
             username=origin.calling_ae,
         )
 
@@ -145,16 +169,23 @@ def door_of(request) -> str:
     return Door.WEB
 
 
-def _patient(study) -> tuple[str, str]:
+def _patients(uids: list[str]) -> dict[str, tuple[str, str]]:
+    """Patient ID and name of the studies with these UIDs, in one query."""
     from archive.models import Study  # the archive app records too; no import cycle
 
+    if not uids:
+        return {}
+    rows = Study.objects.filter(study_instance_uid__in=set(uids)).values_list(
+        "study_instance_uid", "patient_id", "patient_name"
+    )
+    return {uid: (patient_id, patient_name) for uid, patient_id, patient_name in rows}
+
+
+def _patient(study, patients: dict[str, tuple[str, str]]) -> tuple[str, str]:
     if not study:
         return "", ""
     if isinstance(study, str):
-        row = Study.objects.filter(study_instance_uid=study).values_list(
-            "patient_id", "patient_name"
-        )
-        return row.first() or ("", "")
+        return patients.get(study, ("", ""))
     return study.patient_id or "", study.patient_name or ""
 
 

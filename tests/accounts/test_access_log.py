@@ -10,12 +10,16 @@ from datetime import timedelta
 
 import pytest
 from access_helpers import logged_in, stored, stow, user_with_role  # noqa: F401 - fixtures
-from dicom_data import ct_slice, receive_one, to_bytes
+from dicom_data import ct_slice, receive_one, to_bytes, uid
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts import accesslog
 from accounts.models import AccessEvent
+from archive.ingest import Arrival, Origin, receive
 
 pytestmark = pytest.mark.django_db
 WHERE = {"REMOTE_ADDR": "10.1.2.3", "HTTP_USER_AGENT": "RadiologyStation/1.0"}
@@ -127,6 +131,51 @@ def test_store_and_delete_through_each_door(django_user_model, admin_user, tmp_p
     assert events("store")[1].study_instance_uid == stowed.StudyInstanceUID
     (delete,) = events("delete")
     assert (delete.username, delete.door, delete.patient_id) == ("admin", "dicomweb", "PID-UP")
+
+
+def test_a_store_of_many_studies_costs_the_log_what_one_of_one_does(django_user_model, settings):
+    """The store rows of one receive: the uploader, the patients and the rows each cost one
+    query, however many studies came."""
+    uploader = user_with_role(django_user_model, "uma", "uploader")
+    origin = Origin(door="web", user_id=uploader.pk)
+
+    def received(seeds):
+        """Instances received with the log off, then handed to its receiver, as the
+        signal hands them, counting the log's queries."""
+        study = {seed: uid() for seed in seeds}
+        datasets = [
+            ct_slice(
+                i,
+                rows=16,
+                columns=16,
+                seed=seed,
+                study_uid=study[seed],
+                patient_id=f"PID-{seed}",
+                patient_name=f"Doe^{seed}",
+            )
+            for seed in seeds
+            for i in range(2 if seed == seeds[0] else 1)  # the first study: two instances
+        ]
+        arrivals = [Arrival.from_stream(io.BytesIO(to_bytes(ds)), origin=origin) for ds in datasets]
+        settings.ACCESS_LOG = False
+        results = receive(arrivals)
+        settings.ACCESS_LOG = True
+        assert all(result.changed for result in results)
+        with CaptureQueriesContext(connection) as queries:
+            accesslog.record_stored(sender=Arrival, arrivals=arrivals, results=results)
+        return len(queries), study
+
+    one, _ = received([40])
+    many, studies = received(list(range(50, 56)))
+
+    assert many == one
+    stores = events("store")[1:]
+    assert [(e.username, e.door, e.study_instance_uid) for e in stores] == [
+        ("uma", "web", studies[seed]) for seed in studies
+    ]
+    assert [(e.patient_id, e.patient_name, e.result_count) for e in stores] == [
+        (f"PID-{seed}", f"Doe^{seed}", 2 if seed == 50 else 1) for seed in studies
+    ]
 
 
 def test_refused_attempts_are_logged_as_refusals(stored):
