@@ -140,13 +140,13 @@ def place_many(files: list[tuple[Spooled, str]]) -> list[Path]:
             final.unlink(missing_ok=True)
         raise
     if settings.STORAGE_FSYNC:
-        synced = set()
+        # A new series folder, and maybe a new study folder, are entries of their parents;
+        # each folder once, side by side (a slice of new studies has many).
+        synced = {}
         for folder, created in folders.items():
-            # A new series folder, and maybe a new study folder, are entries of their parents.
             for path in (folder, folder.parent, root()) if created else (folder,):
-                if path not in synced:
-                    _sync(path)
-                    synced.add(path)
+                synced[path] = None
+        list(_flusher().map(_sync, synced))
     return finals
 
 

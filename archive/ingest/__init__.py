@@ -4,8 +4,9 @@
       -> Arrival(file, label, expected_study_uid, origin)
       -> receive():  spool.Spool     copy into the spool; owns every temporary file
                      read.parse      DICOM? which study, series, instance? (once per file)
-                     index.index_study   per study, one transaction: rows, then
-                     place.place         files moved into place (journaled), then commit
+                     index.index_studies  one transaction for all: rows (new studies in
+                                          bulk, held ones under their lock: held), then
+                     place.place          files moved into place (journaled), then commit
       -> [IngestResult]  and the signal instances_received (cache builds follow it)
 
 Knows nothing of HTTP, DIMSE or Celery.

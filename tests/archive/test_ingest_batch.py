@@ -229,3 +229,94 @@ def test_a_process_killed_between_placing_and_commit_leaves_files_a_sweep_settle
     assert after == named
     assert Instance.objects.get().absolute_path.read_bytes() == to_bytes(kept)
     assert list(storage.placing_dir().iterdir()) == []
+
+
+def one_instance_studies(count):
+    return [ct_slice(0, rows=8, columns=8) for _ in range(count)]
+
+
+def test_a_slice_of_new_studies_costs_the_statements_of_one():
+    """New studies arriving together (an import, a modality's association) share one
+    transaction: the statements do not grow with the number of studies."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from archive.ingest import index
+
+    costs = []
+    for count in (1, 12):
+        parsed = [[ingest.read.parse(spooled(ds))] for ds in one_instance_studies(count)]
+        with CaptureQueriesContext(connection) as queries:
+            results = index.index_studies(parsed)
+        assert [r.status for rs in results for r in rs] == [Status.STORED] * count
+        costs.append(len(queries))
+    assert costs[0] == costs[1]
+    assert Study.objects.count() == 13
+    assert set(Study.objects.values_list("number_of_study_related_instances", flat=True)) == {1}
+    for row in Instance.objects.all():
+        assert storage.root().joinpath(row.file_path).stat().st_size == row.file_size
+
+
+def test_new_held_and_conflicting_studies_in_one_slice():
+    """A slice with a new study, a study already held and a new study that names the held
+    study's series: each gets the answer it would get alone, with exact counts."""
+    held_uid = uid()
+    first = ct_slice(0, rows=8, columns=8, study_uid=held_uid)
+    index_together([first])
+    new = ct_slice(0, rows=8, columns=8)
+    added = ct_slice(1, rows=8, columns=8, study_uid=held_uid)
+    thief = ct_slice(0, rows=8, columns=8, series_uid=first.SeriesInstanceUID)
+
+    results = index_together([thief, new, added])
+
+    assert [r.status for r in results[1:]] == [Status.STORED, Status.STORED]
+    assert results[0].status == Status.REJECTED
+    assert "already belongs to another study" in results[0].reason
+    held = Study.objects.get(study_instance_uid=held_uid)
+    assert held.number_of_study_related_instances == 2
+    assert held.generation == 2
+    fresh = Study.objects.get(study_instance_uid=new.StudyInstanceUID)
+    assert fresh.number_of_study_related_instances == 1
+    assert Instance.objects.count() == 3
+    assert Series.objects.get(series_instance_uid=first.SeriesInstanceUID).study == held
+    assert not Study.objects.filter(study_instance_uid=thief.StudyInstanceUID).exists()
+    assert list(storage.incoming_dir().iterdir()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_bringing_the_same_new_studies_in_other_orders_store_each_once():
+    """Four writers, each with the same eight new studies in its own order, at once: studies
+    are locked and inserted in UID order, so none deadlocks and each instance is stored once."""
+    import random
+    import threading
+
+    payloads = [to_bytes(ds) for ds in one_instance_studies(8)]
+    results = []
+    start = threading.Barrier(4)
+
+    def upload(seed):
+        from django.db import connection
+
+        order = payloads[:]
+        random.Random(seed).shuffle(order)
+        try:
+            files = [storage.spool(io.BytesIO(data)) for data in order]
+            start.wait()
+            results.append(ingest.receive(ingest.Arrival.from_spooled(f) for f in files))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload, args=(seed,)) for seed in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    statuses = [result.status for batch in results for result in batch]
+    assert len(statuses) == 32
+    assert statuses.count(Status.STORED) == 8
+    assert statuses.count(Status.ALREADY_STORED) == 24
+    assert Study.objects.count() == 8
+    assert set(Study.objects.values_list("number_of_study_related_instances", flat=True)) == {1}
+    assert Instance.objects.count() == 8
+    assert list(storage.incoming_dir().iterdir()) == []
