@@ -432,7 +432,9 @@ OIDC_TOKEN_CACHE_SECONDS = envint("OIDC_TOKEN_CACHE_SECONDS", 300)
 # Browser security. HSTS is sent only on HTTPS requests; cookies are Secure when asked for.
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 31536000)
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]  # load balancers probe over plain HTTP
+# Load balancers and compose's healthcheck probe over plain HTTP. Matched against the path
+# without its leading slash, which holds the prefix (FORCE_SCRIPT_NAME) when there is one.
+SECURE_REDIRECT_EXEMPT = [r"(^|/)(healthz|livez)$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = envstr("SECURE_REFERRER_POLICY", "same-origin")
 X_FRAME_OPTIONS = "SAMEORIGIN"

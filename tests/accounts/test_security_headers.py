@@ -78,12 +78,15 @@ def test_cors_only_for_listed_origins(settings, admin_user):
     assert "Access-Control-Allow-Origin" not in other
 
 
-def test_plain_http_is_sent_to_https_when_asked_except_the_health_check(settings):
+@pytest.mark.parametrize("prefix", [None, "/pacs"])
+def test_plain_http_is_sent_to_https_when_asked_except_the_health_checks(settings, prefix):
     settings.SECURE_SSL_REDIRECT = True
+    settings.FORCE_SCRIPT_NAME = prefix
 
     page = Client().get("/accounts/login/")
-    health = Client().get("/healthz")
+    ready = Client().get("/healthz")
+    alive = Client().get("/livez")
 
     assert page.status_code == 301
-    assert page["Location"] == "https://testserver/accounts/login/"
-    assert health.status_code == 200
+    assert page["Location"] == f"https://testserver{prefix or ''}/accounts/login/"
+    assert (ready.status_code, alive.json()) == (200, {"status": "alive"})
