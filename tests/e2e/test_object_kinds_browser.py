@@ -170,15 +170,21 @@ def test_a_film_plays(page, live_server, screenshot, source):
     watch.assert_clean()
 
 
+def open_over_its_ct(page, live_server, source, derive, description, *, prompt_seconds):
+    """A CT series and the object ``derive`` makes from it (a SEG, an SR) stored, the study
+    opened through ``source`` until the CT is drawn, then the object's series."""
+    series = ct_blocks_series(4, patient_name=description.replace(" ", "^"))
+    derived = derive(series)
+    store(*series, derived)
+    open_study(page, live_server, derived.StudyInstanceUID, source)
+    wait_until(lambda: page.evaluate(VIEWPORT_JS, []), 60)
+    open_series(page, description, prompt_seconds=prompt_seconds)
+
+
 @pytest.mark.parametrize("source", SOURCES)
 def test_a_seg_overlay_loads_over_its_ct(page, live_server, screenshot, source):
     watch = Watch(page)
-    series = ct_blocks_series(4, patient_name="Seg^Sally")
-    seg = segmentation(series)
-    store(*series, seg)
-    open_study(page, live_server, seg.StudyInstanceUID, source)
-    wait_until(lambda: page.evaluate(VIEWPORT_JS, []), 60)
-    open_series(page, "Square SEG", prompt_seconds=30)
+    open_over_its_ct(page, live_server, source, segmentation, "Square SEG", prompt_seconds=30)
     inside, outside = [(40, 40), (56, 48), (48, 60)], [(8, 8), (100, 100), (120, 16)]
 
     def tinted():
@@ -200,15 +206,10 @@ def test_a_seg_overlay_loads_over_its_ct(page, live_server, screenshot, source):
 @pytest.mark.parametrize("source", SOURCES)
 def test_an_sr_length_is_listed(page, live_server, screenshot, source):
     watch = Watch(page)
-    series = ct_blocks_series(4, patient_name="Report^Rex")
-    sr = length_report(series)
-    store(*series, sr)
-    open_study(page, live_server, sr.StudyInstanceUID, source)
-    wait_until(lambda: page.evaluate(VIEWPORT_JS, []), 60)
+    open_over_its_ct(page, live_server, source, length_report, "Length SR", prompt_seconds=5)
     # OHIF sometimes draws an SR's annotations only once the viewport renders again: moving a
     # slice away and back does that.
     length = page.get_by_text(re.compile(r"22\.4")).first
-    open_series(page, "Length SR", prompt_seconds=5)
     for key in ("", "ArrowDown", "ArrowUp", "ArrowUp", "ArrowDown"):
         if key:
             page.locator(".cornerstone-viewport-element, canvas").first.hover()
