@@ -39,11 +39,22 @@ fi
 # The OHIF viewer: the exact @ohif/app build pinned in package.json / package-lock.json (the
 # lock lists that one package, so npm fetches only its tarball, checked against the lock's
 # integrity hash, and none of its build-time dependencies). Skipped when already installed.
-ohif_pin=$(.venv/bin/python -c 'import json; print(json.load(open("package.json"))["dependencies"]["@ohif/app"])')
-ohif_have=$(.venv/bin/python -c 'import json; print(json.load(open("node_modules/@ohif/app/package.json"))["version"])' 2>/dev/null || true)
-if [ "$ohif_have" != "$ohif_pin" ] || [ ! -f node_modules/@ohif/app/dist/index.html ]; then
-  command -v npm >/dev/null || { echo "!! npm is needed to install the OHIF viewer (apt-get install npm)"; exit 1; }
-  echo "==> installing the OHIF viewer (@ohif/app $ohif_pin)"
-  npm ci --ignore-scripts --no-audit --no-fund --engine-strict=false --loglevel=error
-fi
+# With the test extras, also the second build the browser tests run against (its own
+# package.json and lock in tests/e2e/ohif314/; never served by run.sh).
+install_ohif() {
+  local folder=$1 pin have
+  pin=$(.venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["dependencies"]["@ohif/app"])' "$folder/package.json")
+  have=$(.venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$folder/node_modules/@ohif/app/package.json" 2>/dev/null || true)
+  if [ "$have" != "$pin" ] || [ ! -f "$folder/node_modules/@ohif/app/dist/index.html" ]; then
+    command -v npm >/dev/null || { echo "!! npm is needed to install the OHIF viewer (apt-get install npm)"; exit 1; }
+    echo "==> installing the OHIF viewer (@ohif/app $pin) in $folder"
+    (cd "$folder" && npm ci --ignore-scripts --no-audit --no-fund --engine-strict=false --loglevel=error)
+  fi
+}
+install_ohif .
 .venv/bin/python manage.py compress_ohif --skip-checks
+if [ "$extras" = test ]; then
+  install_ohif tests/e2e/ohif314
+  OHIF_BUILD_DIR=tests/e2e/ohif314/node_modules/@ohif/app/dist \
+    .venv/bin/python manage.py compress_ohif --skip-checks
+fi

@@ -3,10 +3,12 @@ in with a real session cookie. Screenshots of every scenario go to tests/.screen
 $SCREENSHOTS_DIR), printed at the end of the run. Without /usr/bin/chromium the tests skip."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 from chromium import CHROMIUM, CHROMIUM_ARGS
+from ohif_builds import PINNED, SECOND, SECOND_DIST
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
 # around it are ordinary synchronous ones.
@@ -16,6 +18,31 @@ SCREENSHOTS = Path(
     os.environ.get("SCREENSHOTS_DIR") or Path(__file__).resolve().parent.parent / ".screenshots"
 )
 _saved: list[Path] = []
+
+
+@pytest.fixture
+def ohif_build(request, settings, page):
+    """The OHIF version this test runs against (the pin unless parametrized), served from its
+    own build; the second build is skipped with the fix when it is not installed. At the end,
+    the app bundle the page loaded must be that build's (its name carries a content hash)."""
+    from viewerconfig import build
+
+    version = getattr(request, "param", PINNED)
+    if version != PINNED:
+        if build.installed_version(SECOND_DIST) != version:
+            pytest.skip(f"OHIF {version} is not installed in {SECOND} (bash scripts/setup.sh test)")
+        settings.OHIF_BUILD_DIR = SECOND_DIST
+    bundles = []
+    page.on(
+        "request",
+        lambda r: bundles.append(r.url) if re.search(r"/app\.bundle\.\w+\.js$", r.url) else None,
+    )
+    yield version
+    expected = [p.name for p in Path(settings.OHIF_BUILD_DIR).glob("app.bundle.*.js")]
+    assert bundles and {url.rsplit("/", 1)[-1] for url in bundles} <= set(expected), (
+        bundles,
+        expected,
+    )
 
 
 @pytest.fixture(scope="session")

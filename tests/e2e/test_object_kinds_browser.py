@@ -18,6 +18,7 @@ from object_data import (
     pdf_document,
     segmentation,
 )
+from ohif_builds import SOURCES_AND_BUILDS
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from pydicom.data import get_testdata_file
 from test_ohif_viewer import VIEWPORT_JS, skip_tour, wait_until
@@ -92,7 +93,7 @@ def store(*datasets):
         assert result.ok, result.reason
 
 
-def open_study(page, live_server, study_uid, source):
+def open_study(page, live_server, study_uid, source, mode="viewer"):
     # OHIF's first-visit tour would cover the study browser: mark it as shown already.
     # (The script runs in every frame; Chromium's PDF viewer frame has no localStorage.)
     page.add_init_script(
@@ -103,6 +104,8 @@ def open_study(page, live_server, study_uid, source):
         if source == "dicomweb"
         else links.dicomjson_viewer_url(study_uid)
     )
+    # OHIF's other modes (segmentation, ...) take the same route after the viewer's prefix.
+    url = url.replace("/viewer", f"/{mode}", 1)
     page.goto(live_server.url + url)
 
 
@@ -130,8 +133,8 @@ def open_series(page, description, *, prompt_seconds=0):
         yes.click()
 
 
-@pytest.mark.parametrize("source", SOURCES)
-def test_a_pdf_shows_its_page(page, live_server, screenshot, source):
+@pytest.mark.parametrize(("source", "ohif_build"), SOURCES_AND_BUILDS, indirect=["ohif_build"])
+def test_a_pdf_shows_its_page(page, live_server, screenshot, source, ohif_build):
     watch = Watch(page)
     pdf = pdf_document(patient_name="Pdf^Paula")
     store(pdf)
@@ -156,8 +159,8 @@ def test_a_pdf_shows_its_page(page, live_server, screenshot, source):
     watch.assert_clean()
 
 
-@pytest.mark.parametrize("source", SOURCES)
-def test_a_film_plays(page, live_server, screenshot, source):
+@pytest.mark.parametrize(("source", "ohif_build"), SOURCES_AND_BUILDS, indirect=["ohif_build"])
+def test_a_film_plays(page, live_server, screenshot, source, ohif_build):
     watch = Watch(page)
     film = h264_video(patient_name="Film^Fred")
     store(film)
@@ -181,30 +184,32 @@ def open_over_its_ct(page, live_server, source, derive, description, *, prompt_s
     open_series(page, description, prompt_seconds=prompt_seconds)
 
 
-@pytest.mark.parametrize("source", SOURCES)
-def test_a_seg_overlay_loads_over_its_ct(page, live_server, screenshot, source):
+def segment_drawn(page, inside, outside):
+    """The viewport state when the image points ``inside`` are tinted red (a segment's colour
+    over the gray CT) and those ``outside`` are gray; None otherwise."""
+    state = page.evaluate(VIEWPORT_JS, inside + outside)
+    if not state or not state["samples"]:
+        return None
+    red = [r - g for r, g, *_ in state["samples"]]
+    overlay = min(red[: len(inside)]) > 25 and max(abs(x) for x in red[len(inside) :]) < 10
+    return state if overlay else None
+
+
+@pytest.mark.parametrize(("source", "ohif_build"), SOURCES_AND_BUILDS, indirect=["ohif_build"])
+def test_a_seg_overlay_loads_over_its_ct(page, live_server, screenshot, source, ohif_build):
     watch = Watch(page)
     open_over_its_ct(page, live_server, source, segmentation, "Square SEG", prompt_seconds=30)
     inside, outside = [(40, 40), (56, 48), (48, 60)], [(8, 8), (100, 100), (120, 16)]
-
-    def tinted():
-        state = page.evaluate(VIEWPORT_JS, inside + outside)
-        if not state or not state["samples"]:
-            return None
-        red = [r - g for r, g, *_ in state["samples"]]
-        overlay = min(red[: len(inside)]) > 25 and max(abs(x) for x in red[len(inside) :]) < 10
-        return state if overlay else None
-
     # The square is drawn in the segment's colour over the CT, and nowhere else.
-    state = wait_until(tinted, 60)
+    state = wait_until(lambda: segment_drawn(page, inside, outside), 60)
     skip_tour(page)
     screenshot(page, f"seg-{source}")
     assert state, page.evaluate(VIEWPORT_JS, inside + outside)
     watch.assert_clean()
 
 
-@pytest.mark.parametrize("source", SOURCES)
-def test_an_sr_length_is_listed(page, live_server, screenshot, source):
+@pytest.mark.parametrize(("source", "ohif_build"), SOURCES_AND_BUILDS, indirect=["ohif_build"])
+def test_an_sr_length_is_listed(page, live_server, screenshot, source, ohif_build):
     watch = Watch(page)
     open_over_its_ct(page, live_server, source, length_report, "Length SR", prompt_seconds=5)
     # OHIF sometimes draws an SR's annotations only once the viewport renders again: moving a

@@ -16,6 +16,7 @@ import pytest
 from dicom_data import ct_blocks_series, mr_slice, receive_one, rgb_image, to_bytes
 from django.conf import settings
 from django.urls import reverse
+from ohif_builds import OHIF_BUILDS
 
 from archive.models import Instance
 from viewerconfig import links
@@ -123,7 +124,8 @@ def viewer_files(page):
     return files
 
 
-def test_ct_series_through_dicomweb(page, live_server, screenshot):
+@pytest.mark.parametrize("ohif_build", OHIF_BUILDS, indirect=True)
+def test_ct_series_through_dicomweb(page, live_server, screenshot, ohif_build):
     series = ct_blocks_series(20, patient_name="Blocks^Bob")
     ingest(series)
     study = series[0].StudyInstanceUID
