@@ -7,6 +7,7 @@
 
     .venv/bin/python bench/dimse.py                                   # the full size
     .venv/bin/python bench/dimse.py --count 40 --size 64 --studies 200 --move 20   # a check
+    .venv/bin/python bench/dimse.py --tcp-nodelay                     # dcmtk without Nagle
     .venv/bin/python bench/dimse.py --database-url postgres://postgres@127.0.0.1:5432/postgres \\
         --broker-url redis://127.0.0.1:6379/0
 
@@ -17,6 +18,7 @@ a configuration of its own (bench/orthanc.py). Both accept unknown calling AEs a
 """
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -165,7 +167,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9, help="runs of each search")
     parser.add_argument("--database-url", default="")
     parser.add_argument("--broker-url", default="")
+    parser.add_argument("--tcp-nodelay", action="store_true",
+                        help="TCP_NODELAY=1 for dcmtk's tools and Orthanc (dcmtk's switch for "
+                        "Nagle's algorithm, on by default in Debian's build)")  # fmt: skip
     args = parser.parse_args()
+    if args.tcp_nodelay:
+        os.environ["TCP_NODELAY"] = "1"  # read by every dcmtk-based process started below
 
     store_files = corpus.files(corpus.ct(args.count, args.size, per_series=100))
     tiny = corpus.tiny_studies(args.studies)
@@ -176,7 +183,8 @@ def main() -> None:
     move_study = pydicom.dcmread(move_files[0], stop_before_pixels=True).StudyInstanceUID
     scratch = Path(tempfile.mkdtemp(prefix="bench-dimse-"))
     rows = []
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; load {os.getloadavg()[0]:.1f}")
+    print(f"dcmtk and Orthanc: TCP_NODELAY={os.environ.get('TCP_NODELAY', 'unset')}")
     ours = OurSide(args)
     try:
         for associations in (1, 4):
@@ -220,6 +228,7 @@ def main() -> None:
         ours.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
+    print(f"load at the end {os.getloadavg()[0]:.1f}")
     print(f"{'':58} {'ours':>10} {'Orthanc':>10} {'ratio':>7}")
     for name, our, their, unit in rows:
         print(f"{name:58} {our:10.1f} {their:10.1f} {our / their:7.2f}  {unit}")

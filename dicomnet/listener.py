@@ -445,6 +445,7 @@ def _discard_partial(assoc) -> None:
 def make_ae() -> ListenerAE:
     ae = with_timeouts(ListenerAE(ae_title=settings.DICOM_AE_TITLE))
     ae.maximum_associations = settings.DICOM_MAX_ASSOCIATIONS
+    ae.maximum_pdu_size = settings.DICOM_MAX_PDU_SIZE
     ae.add_supported_context(Verification, ALL_TRANSFER_SYNTAXES)
     for context in AllStoragePresentationContexts:
         ae.add_supported_context(

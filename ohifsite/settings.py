@@ -277,6 +277,11 @@ DICOM_ACSE_TIMEOUT = envint("DICOM_ACSE_TIMEOUT", 30)
 DICOM_DIMSE_TIMEOUT = envint("DICOM_DIMSE_TIMEOUT", 60)
 DICOM_NETWORK_TIMEOUT = envint("DICOM_NETWORK_TIMEOUT", 60)
 DICOM_CONNECTION_TIMEOUT = envint("DICOM_CONNECTION_TIMEOUT", 10)
+# The largest PDU the listener takes (bytes; it tells each peer): fewer, larger PDUs cost
+# pynetdicom less per instance; each is held in memory while it is read (4096 at least).
+DICOM_MAX_PDU_SIZE = envint("DICOM_MAX_PDU_SIZE", 1024 * 1024)
+if DICOM_MAX_PDU_SIZE < 4096:
+    raise ImproperlyConfigured("DICOM_MAX_PDU_SIZE must be 4096 bytes or more")
 if not 0 <= DICOM_PORT <= 65535:
     raise ImproperlyConfigured("DICOM_PORT must be between 0 and 65535")
 if not (1 <= len(DICOM_AE_TITLE) <= 16 and DICOM_AE_TITLE.isascii() and "\\" not in DICOM_AE_TITLE):

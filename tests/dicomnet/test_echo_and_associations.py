@@ -112,3 +112,31 @@ def test_ae_title_and_port_are_validated(admin_client, transactional_db):
         {"ae_title": "A" * 17, "host": "pacs", "port": "104"},
     )
     assert "at most 16" in response.content.decode()
+
+
+def test_both_ends_of_an_association_send_without_delay(remote_ae, settings):
+    """TCP_NODELAY on the listener's socket and on ours as a client: with Nagle's algorithm a
+    peer that delays its acknowledgements stalls each C-STORE by up to 40 ms."""
+    import socket
+
+    from oidc.provider import free_port
+
+    from dicomnet import listener as dicom_listener
+    from dicomnet.peers import client_ae
+
+    remote_ae(settings.DICOM_AE_TITLE)
+    port = free_port()
+    server = dicom_listener.start("127.0.0.1", port, block=False)
+    try:
+        ae = client_ae()
+        ae.add_requested_context(Verification)
+        assoc = ae.associate("127.0.0.1", port, ae_title="OHIFSITE")
+        assert assoc.is_established
+        ours = assoc.dul.socket.socket
+        theirs = server.active_associations[0].dul.socket.socket
+        for sock in (ours, theirs):
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert assoc.send_c_echo().Status == 0
+        assoc.release()
+    finally:
+        dicom_listener.stop(server)
