@@ -30,11 +30,13 @@ def build_renditions(study_id: int) -> str:
 def schedule_builds_for(sender, results, **kwargs) -> None:
     """``archive.ingest.instances_received``: a build for each study that changed, and for a
     study a replaced instance left; the files replacements superseded go after the commit."""
+    builds = []
     for result in results:
         if result.changed and result.study_pk is not None:
-            schedule_cache_build(result.study_pk, result.generation)
+            builds.append((result.study_pk, result.generation))
             if result.moved_from_study_pk is not None:
-                schedule_cache_build(result.moved_from_study_pk)
+                builds.append((result.moved_from_study_pk, None))
+    schedule_cache_builds(builds)
     superseded = [result.superseded_path for result in results if result.superseded_path]
     if superseded:
         transaction.on_commit(lambda: delete_stored_files(superseded), robust=True)
@@ -69,39 +71,76 @@ def retry_deleting_stored_files(keys: list[str]) -> None:
 
 
 def schedule_cache_build(study_id: int, generation: int | None = None) -> None:
-    """Queue a cache build for the study's current generation once the transaction commits.
+    schedule_cache_builds([(study_id, generation)])
 
-    Each ingest queues one; a task whose generation is no longer current leaves the work to
-    the newer one, so a series arriving instance by instance is processed once at the end.
-    With PRELOAD off nothing is queued: the caches are built on first request.
+
+def schedule_cache_builds(builds: list[tuple[int, int | None]]) -> None:
+    """Queue cache builds, [(study id, generation or None: its current one), ...], once the
+    transaction commits.
+
+    Each ingest queues one per study it changed; a task whose generation is no longer current
+    leaves the work to the newer one, so a series arriving instance by instance is processed
+    once at the end. With PRELOAD off nothing is queued: the caches are built on first request.
     """
-    if settings.PRELOAD:
-        enqueue_cache_build(study_id, generation=generation, countdown=settings.CACHE_BUILD_DELAY)
+    if settings.PRELOAD and builds:
+        enqueue_cache_builds(builds, countdown=settings.CACHE_BUILD_DELAY)
 
 
-def enqueue_cache_build(
-    study_id: int, *, generation: int | None = None, reextract: bool = False, countdown: int = 0
+def enqueue_cache_build(study_id: int, *, reextract: bool = False) -> None:
+    enqueue_cache_builds([(study_id, None)], reextract=reextract)
+
+
+def enqueue_cache_builds(
+    builds: list[tuple[int, int | None]], *, reextract: bool = False, countdown: int = 0
 ) -> None:
-    """Queue a build for the study's current generation, whatever PRELOAD says (rebuild_caches,
-    the admin's rebuild action). A broker that cannot be reached is logged, not raised: what
-    was stored stays stored, and its caches are built on first request instead.
+    """Queue builds whatever PRELOAD says (rebuild_caches, the admin's rebuild action, the
+    sweep). A broker that cannot be reached is logged, not raised: what was stored stays
+    stored, and its caches are built on first request instead.
 
     Within one transaction (a STOW request stores many instances of a study in one) only the
-    latest generation is sent: earlier ones would be superseded on arrival anyway.
+    latest generation of a study is sent: earlier ones would be superseded on arrival anyway.
+    The builds of one call, or of one transaction, go in one message (an import's slice of 32
+    one-instance studies: one message, not 32).
     """
-    if generation is None:
-        generation = Study.objects.filter(pk=study_id).values_list("generation", flat=True).first()
-        if generation is None:
-            return
-    key = (study_id, reextract)
     latest = _latest_generations()
-    latest[key] = generation
+    for study_id, generation in builds:
+        if generation is None:
+            generation = (
+                Study.objects.filter(pk=study_id).values_list("generation", flat=True).first()
+            )
+            if generation is None:
+                continue
+        latest[(study_id, reextract, countdown)] = generation
+    if latest:
+        transaction.on_commit(lambda: _send(latest), robust=True)
 
-    def send():
-        if (current := latest.pop(key, None)) is not None:
-            build_caches.apply_async((study_id, current, reextract), countdown=countdown)
 
-    transaction.on_commit(send, robust=True)
+def _send(latest: dict) -> None:
+    """The first commit callback sends every build registered; the others find none left."""
+    groups: dict[tuple, list] = {}
+    while latest:
+        (study_id, reextract, countdown), generation = latest.popitem()
+        groups.setdefault((reextract, countdown), []).append((study_id, generation))
+    for (reextract, countdown), builds in groups.items():
+        if len(builds) == 1:
+            build_caches.apply_async((*builds[0], reextract), countdown=countdown)
+        else:
+            build_caches_of.apply_async((sorted(builds), reextract), countdown=countdown)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def build_caches_of(builds: list, reextract: bool = False) -> list[str]:
+    """``build_caches`` of several studies, [(study id, generation), ...], one after the other;
+    a study whose files cannot be read now is queued alone, with that task's retries."""
+    outcomes = []
+    for study_id, generation in builds:
+        try:
+            outcomes.append(build_caches(study_id, generation, reextract))
+        except OSError as exc:
+            log.warning("cache build of study %s failed (%s); retrying it alone", study_id, exc)
+            build_caches.apply_async((study_id, generation, reextract), countdown=5)
+            outcomes.append("retried")
+    return outcomes
 
 
 def _latest_generations() -> dict:

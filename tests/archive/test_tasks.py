@@ -119,3 +119,29 @@ def test_the_worker_runs_at_a_lower_cpu_priority_than_the_web_server(celery_work
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     assert settings.WORKER_NICE == 10
     assert os.getpriority(os.PRIO_PROCESS, celery_worker.pid) == min(19, ours + 10)
+
+
+def test_the_studies_of_one_arrival_are_built_from_one_message(
+    celery_worker, wait_for, tmp_path_factory
+):
+    """An import's slice of one-instance studies: one message builds every study of it."""
+    import io
+
+    from dicom_data import to_bytes
+
+    from archive import ingest, storage
+
+    datasets = [ct_series(1, rows=16, columns=16)[0] for _ in range(5)]
+    before = len(worker_log(tmp_path_factory).splitlines())
+    results = ingest.receive(
+        ingest.Arrival.from_spooled(storage.spool(io.BytesIO(to_bytes(ds)))) for ds in datasets
+    )
+    assert [r.status for r in results] == [ingest.Status.STORED] * 5
+
+    for ds in datasets:
+        ready(wait_for, Study.objects.get(study_instance_uid=ds.StudyInstanceUID), 1)
+    lines = worker_log(tmp_path_factory).splitlines()[before:]
+    received = [line for line in lines if "received" in line]
+
+    assert sum("archive.tasks.build_caches_of" in line for line in received) == 1
+    assert not any("archive.tasks.build_caches[" in line for line in received)
