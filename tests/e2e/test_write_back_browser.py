@@ -11,7 +11,7 @@ import numpy as np
 import pydicom
 import pytest
 from dicom_data import ct_blocks_series
-from ohif_builds import OHIF_BUILDS
+from ohif_builds import NEXT, OHIF_BUILDS
 from stored import stored_bytes
 from test_object_kinds_browser import Watch, open_series, open_study, segment_drawn, store
 from test_ohif_viewer import VIEWPORT_JS, sop_of, wait_until
@@ -33,19 +33,88 @@ CANVAS_TO_INDEX = """(points) => {
 }"""
 
 
-def save_in_dialog(page, study, modality) -> Instance:
-    """Confirm OHIF's save dialog (the name as offered, the archive as the data source) and
-    wait for the stored instance of ``modality`` in the study."""
+def open_new_ct(page, live_server, patient_name, mode="viewer"):
+    """A new 3-slice CT study stored and opened in OHIF's ``mode`` until the image is drawn;
+    returns its datasets and Study Instance UID."""
+    series = ct_blocks_series(3, patient_name=patient_name)
+    store(*series)
+    study = series[0].StudyInstanceUID
+    open_study(page, live_server, study, "dicomweb", mode=mode)
+    assert wait_until(lambda: page.evaluate(VIEWPORT_JS, []), 60)
+    return series, study
+
+
+def save_in_dialog(page, study, modality, *, count=1) -> Instance:
+    """Confirm OHIF's save dialog (the name and series as offered, the archive as the data
+    source) and wait for the study's ``count``-th stored instance of ``modality``; returns it."""
     name = page.locator('[data-cy="input-dialog-save-button"], [data-cy*="save"]').first
     name.wait_for(timeout=15_000)
     name.click()
     stored = Instance.objects.filter(
         series__study__study_instance_uid=study, series__modality=modality
-    )
-    assert wait_until(lambda: page.wait_for_timeout(250) or stored.exists(), 30), (
+    ).order_by("pk")
+    assert wait_until(lambda: page.wait_for_timeout(250) or stored.count() >= count, 30), (
         f"no {modality} was stored"
     )
-    return stored.get()
+    return stored.last()
+
+
+def paint(page, start, end) -> list[list[int]]:
+    """One stroke of the active tool from ``start`` to ``end`` (fractions of the viewport);
+    returns the image indices (column, row) of both ends."""
+    canvas = page.locator(".cornerstone-viewport-element canvas").first
+    box = canvas.bounding_box()
+    start = (box["width"] * start[0], box["height"] * start[1])
+    end = (box["width"] * end[0], box["height"] * end[1])
+    page.mouse.move(box["x"] + start[0], box["y"] + start[1])
+    page.mouse.down()
+    for step in range(1, 11):
+        t = step / 10
+        page.mouse.move(
+            box["x"] + start[0] + (end[0] - start[0]) * t,
+            box["y"] + start[1] + (end[1] - start[1]) * t,
+        )
+    page.mouse.up()
+    return [[round(v) for v in point[:2]] for point in page.evaluate(CANVAS_TO_INDEX, [start, end])]
+
+
+def draw_length(page, start, end, *, track) -> str:
+    """A length from ``start`` to ``end`` (fractions of the viewport), tracked when OHIF asks
+    (``track``: the first measurement of a study); returns the text OHIF shows for it."""
+    shown = page.get_by_text(re.compile(r"\d+(\.\d+)? mm"))
+    before = {re.search(r"\d+(\.\d+)? mm", t).group(0) for t in shown.all_text_contents()}
+    page.locator('[data-cy="Length"]').first.click()
+    canvas = page.locator(".cornerstone-viewport-element canvas").first
+    box = canvas.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * start[0], box["y"] + box["height"] * start[1])
+    page.mouse.click(box["x"] + box["width"] * end[0], box["y"] + box["height"] * end[1])
+    if track:
+        yes = page.get_by_role("button", name=re.compile("^Yes", re.I)).first
+        yes.wait_for(timeout=15_000)
+        yes.click()
+
+    def new_length():
+        now = {re.search(r"\d+(\.\d+)? mm", t).group(0) for t in shown.all_text_contents()}
+        return sorted(now - before)
+
+    added = wait_until(new_length, 15)
+    assert added, "no new length is shown"
+    return added[0]
+
+
+def create_sr(page):
+    """The measurements panel (collapsed at first) holds "Create SR", which opens the dialog."""
+    panel = page.locator('[data-cy="trackedMeasurements-btn"], [data-cy="measurements-btn"]')
+    if not page.get_by_role("button", name=re.compile("Create SR", re.I)).count():
+        panel.first.click()
+    page.get_by_role("button", name=re.compile("Create SR", re.I)).first.click()
+
+
+def export_seg(page):
+    """The segmentation's menu: Export > DICOM SEG opens the save dialog."""
+    page.locator('[data-cy="segmentation-collapsed-more-btn-Labelmap"]').first.click()
+    page.get_by_role("menuitem", name="Export").first.hover()
+    page.get_by_role("menuitem", name="DICOM SEG", exact=True).first.click()
 
 
 def seg_masks(seg, series) -> dict[str, np.ndarray]:
@@ -79,29 +148,10 @@ def found_by_qido(page, live_server, study, modality) -> str:
 @pytest.mark.parametrize("ohif_build", OHIF_BUILDS, indirect=True)
 def test_a_length_saved_as_sr_is_stored_and_reopens(page, live_server, screenshot, ohif_build):
     watch = Watch(page)
-    series = ct_blocks_series(3, patient_name="Write^Wanda")
-    store(*series)
-    study = series[0].StudyInstanceUID
-    open_study(page, live_server, study, "dicomweb")
-    assert wait_until(lambda: page.evaluate(VIEWPORT_JS, []), 60)
+    series, study = open_new_ct(page, live_server, "Write^Wanda")
 
-    page.locator('[data-cy="Length"]').first.click()
-    canvas = page.locator(".cornerstone-viewport-element canvas").first
-    box = canvas.bounding_box()
-    x, y = box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3
-    page.mouse.click(x, y)
-    page.mouse.click(x + box["width"] * 0.3, y + box["height"] * 0.2)
-    yes = page.get_by_role("button", name=re.compile("^Yes", re.I)).first
-    yes.wait_for(timeout=15_000)
-    yes.click()
-    drawn = page.get_by_text(re.compile(r"\d+(\.\d+)? mm")).first
-    drawn.wait_for(timeout=15_000)
-    length = re.search(r"\d+(\.\d+)? mm", drawn.text_content()).group(0)
-
-    # The measurements panel (collapsed at first) holds "Create SR".
-    panel = page.locator('[data-cy="trackedMeasurements-btn"], [data-cy="measurements-btn"]')
-    panel.first.click()
-    page.get_by_role("button", name=re.compile("Create SR", re.I)).first.click()
+    length = draw_length(page, (0.3, 0.3), (0.6, 0.5), track=True)
+    create_sr(page)
     save_in_dialog(page, study, "SR")
     screenshot(page, "saved")
 
@@ -120,38 +170,15 @@ def test_a_painted_segment_saved_as_seg_is_stored_and_reopens(
     page, live_server, screenshot, ohif_build
 ):
     watch = Watch(page)
-    series = ct_blocks_series(3, patient_name="Paint^Paula")
-    store(*series)
-    study = series[0].StudyInstanceUID
-    open_study(page, live_server, study, "dicomweb", mode="segmentation")
-    assert wait_until(lambda: page.evaluate(VIEWPORT_JS, []), 60)
+    series, study = open_new_ct(page, live_server, "Paint^Paula", mode="segmentation")
     painted_sop = sop_of(page.evaluate(VIEWPORT_JS, [])["imageId"])
 
     # A new label map segmentation, OHIF's brush, one stroke across the image's upper left.
     page.locator('[data-cy="addSegmentation"]').first.click()
     page.locator('[data-cy="Brush-btn"]').first.click()
-    canvas = page.locator(".cornerstone-viewport-element canvas").first
-    box = canvas.bounding_box()
-    start = (box["width"] * 0.35, box["height"] * 0.35)
-    end = (box["width"] * 0.45, box["height"] * 0.4)
-    page.mouse.move(box["x"] + start[0], box["y"] + start[1])
-    page.mouse.down()
-    for step in range(1, 11):
-        t = step / 10
-        page.mouse.move(
-            box["x"] + start[0] + (end[0] - start[0]) * t,
-            box["y"] + start[1] + (end[1] - start[1]) * t,
-        )
-    page.mouse.up()
-    stroke = [
-        [round(v) for v in point[:2]] for point in page.evaluate(CANVAS_TO_INDEX, [start, end])
-    ]
+    stroke = paint(page, (0.35, 0.35), (0.45, 0.4))
     screenshot(page, "painted")
-
-    # The segmentation's menu: Export > DICOM SEG opens the save dialog.
-    page.locator('[data-cy="segmentation-collapsed-more-btn-Labelmap"]').first.click()
-    page.get_by_role("menuitem", name="Export").first.hover()
-    page.get_by_role("menuitem", name="DICOM SEG", exact=True).first.click()
+    export_seg(page)
     instance = save_in_dialog(page, study, "SEG")
     screenshot(page, "saved")
 
@@ -186,4 +213,69 @@ def test_a_painted_segment_saved_as_seg_is_stored_and_reopens(
     )
     screenshot(page, "reopened")
     assert state, page.evaluate(VIEWPORT_JS, inside + outside)
+    watch.assert_clean()
+
+
+@pytest.mark.parametrize("ohif_build", [NEXT], indirect=True)
+def test_an_sr_saved_again_is_a_new_version_in_its_series(
+    page, live_server, screenshot, ohif_build
+):
+    """OHIF 3.14 saves an edited SR "to current": a new instance in the SR's own series, with
+    the next InstanceNumber and the first as its predecessor. Instance searches carry what
+    OHIF orders the versions by, the series' next metadata has both, and the study reopens on
+    the newer one."""
+    watch = Watch(page)
+    series, study = open_new_ct(page, live_server, "Again^Agnes")
+    first_length = draw_length(page, (0.3, 0.3), (0.6, 0.5), track=True)
+    create_sr(page)
+    first = save_in_dialog(page, study, "SR")
+    description = found_by_qido(page, live_server, study, "SR")
+    metadata_url = (
+        f"{live_server.url}/dicom-web/studies/{study}/series/"
+        f"{first.series.series_instance_uid}/metadata"
+    )
+    assert len(page.request.get(metadata_url).json()) == 1
+
+    # Reopened, the SR's measurements taken up again, a second length, saved again: the dialog
+    # offers the SR's own series.
+    page.goto("about:blank")
+    open_study(page, live_server, study, "dicomweb")
+    open_series(page, description, prompt_seconds=5)
+    page.get_by_text(first_length).first.wait_for(timeout=30_000)
+    screenshot(page, "reopened")
+    second_length = draw_length(page, (0.3, 0.7), (0.5, 0.8), track=False)
+    create_sr(page)
+    page.wait_for_timeout(1000)
+    screenshot(page, "dialog")
+    second = save_in_dialog(page, study, "SR", count=2)
+    screenshot(page, "saved-again")
+    assert second.series_id == first.series_id, "saved into a new series"
+    stored = pydicom.dcmread(io.BytesIO(stored_bytes(second)))
+    assert stored.InstanceNumber == first.instance_number + 1
+    predecessor = stored.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0]
+    assert predecessor.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == first.sop_instance_uid
+
+    # What OHIF orders the versions by, from a plain instance search of the series.
+    url = metadata_url.removesuffix("/metadata") + "/instances"
+    found = page.request.get(url).json()
+    assert [i["00200013"]["Value"] for i in found] == [[1], [2]]
+    for result, instance in zip(found, (first, second), strict=True):
+        ds = pydicom.dcmread(io.BytesIO(stored_bytes(instance)))
+        for tag, keyword in (
+            ("00080012", "InstanceCreationDate"),
+            ("00080013", "InstanceCreationTime"),
+            ("00080023", "ContentDate"),
+            ("00080033", "ContentTime"),
+        ):
+            assert result[tag].get("Value", [""]) == [ds.get(keyword) or ""], keyword
+    # The series' metadata, cached after the first save, has the new version too.
+    assert len(page.request.get(metadata_url).json()) == 2
+
+    # Reopened, the series shows the newer version: both lengths.
+    page.goto("about:blank")
+    open_study(page, live_server, study, "dicomweb")
+    open_series(page, description, prompt_seconds=5)
+    for length in (first_length, second_length):
+        page.get_by_text(length).first.wait_for(timeout=30_000)
+    screenshot(page, "reopened-again")
     watch.assert_clean()
