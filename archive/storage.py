@@ -26,6 +26,7 @@ class Spooled:
     path: Path
     size: int
     sha256: str
+    flushed: bool = False  # its bytes are on disk (``flush``): placing it only renames it
 
 
 def root() -> Path:
@@ -128,8 +129,7 @@ def place_many(files: list[tuple[Spooled, str]]) -> list[Path]:
     folders = {final.parent: not final.parent.exists() for final in finals}
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
-    if settings.STORAGE_FSYNC:
-        list(_flusher().map(_sync, [spooled.path for spooled, _ in files]))
+    flush([spooled for spooled, _ in files])
     placed = []
     try:
         for (spooled, _), final in zip(files, finals, strict=True):
@@ -148,6 +148,17 @@ def place_many(files: list[tuple[Spooled, str]]) -> list[Path]:
                 synced[path] = None
         list(_flusher().map(_sync, synced))
     return finals
+
+
+def flush(files: list[Spooled]) -> None:
+    """With STORAGE_FSYNC, put the spooled files' bytes on disk, side by side. Ingest does it
+    before its transaction begins, so that the database's locks (SQLite's one writer, a
+    study's row) are held for the renames only, not for the disk's writes."""
+    pending = [spooled for spooled in files if not spooled.flushed]
+    if settings.STORAGE_FSYNC and pending:
+        list(_flusher().map(_sync, [spooled.path for spooled in pending]))
+        for spooled in pending:
+            spooled.flushed = True
 
 
 def _sync(path: Path) -> None:

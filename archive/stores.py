@@ -45,6 +45,10 @@ class FolderStore:
     def place_many(self, files: list[tuple[storage.Spooled, str]]) -> None:
         storage.place_many(files)
 
+    def prepare(self, spooled: list[storage.Spooled]) -> None:
+        """Before the transaction that places them: their bytes on disk (``storage.flush``)."""
+        storage.flush(spooled)
+
     def local_path(self, key: str) -> Path:
         return storage.root() / key
 
@@ -95,6 +99,9 @@ class BucketStore:
 
     def object_key(self, key: str) -> str:
         return self.prefix + key
+
+    def prepare(self, spooled: list[storage.Spooled]) -> None:
+        """Nothing to do before the transaction: uploads are verified as they are placed."""
 
     def place_many(self, files: list[tuple[storage.Spooled, str]]) -> None:
         """Upload every file, verified, or none: when one fails, those already up are deleted

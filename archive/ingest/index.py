@@ -32,6 +32,7 @@ def index_studies(studies: list[list[Parsed]]) -> list[list[IngestResult]]:
     """Index the files of several studies (one list per study) in one transaction; the
     results in the same shape and order. Commits unless called inside an outer transaction."""
     order = sorted(range(len(studies)), key=lambda k: studies[k][0].study_instance_uid)
+    place.prepare([parsed.spooled for batch in studies for parsed in batch])
     for attempt in range(ATTEMPTS):
         works = [Work(studies[k]) for k in order]
         placement = None

@@ -11,6 +11,7 @@ no row names. New files get new paths (a replacement too), so taking one back ne
 file a committed row still names.
 """
 
+import contextlib
 import time
 import uuid
 from pathlib import Path
@@ -44,6 +45,14 @@ class Placement:
 
     def done(self) -> None:
         self.journal.unlink(missing_ok=True)
+
+
+def prepare(spooled: list[storage.Spooled]) -> None:
+    """What the store can do for these files before the transaction that places them begins
+    (a folder: flush their bytes), so that it holds its locks for less time."""
+    # On an error placing them fails the same way, inside the transaction, and reports it.
+    with contextlib.suppress(OSError):
+        stores.current().prepare(spooled)
 
 
 def place(files: list[tuple[storage.Spooled, str]]) -> Placement:

@@ -34,7 +34,10 @@ def test_a_stored_file_and_its_new_folders_are_flushed(settings, synced):
     instance = Instance.objects.get(pk=result.instance_pk)
     final = instance.absolute_path
     assert synced[0].startswith(str(storage.incoming_dir()))  # the bytes, before the rename
-    assert synced[1:] == [str(final.parent), str(final.parent.parent), str(storage.root())]
+    # The new folders after the rename, side by side (in any order).
+    assert sorted(synced[1:]) == sorted(
+        [str(final.parent), str(final.parent.parent), str(storage.root())]
+    )
     assert final.read_bytes() == to_bytes(ds)
 
 
@@ -43,3 +46,29 @@ def test_off_flushes_nothing(settings, synced):
     result = receive_one(ct_slice(rows=16, columns=16))
     assert Instance.objects.filter(pk=result.instance_pk).exists()
     assert synced == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bytes_are_flushed_before_the_transaction_and_the_folders_in_it(settings, monkeypatch):
+    """The disk's writes are not done under the database's locks (SQLite has one writer): only
+    the renames and their folders are."""
+    from django.db import connections
+
+    connection = connections["default"]  # this thread's, read from the flushing threads too
+    settings.STORAGE_FSYNC = True
+    seen = []
+    real = os.fsync
+
+    def fsync(fd):
+        seen.append((os.readlink(f"/proc/self/fd/{fd}"), connection.in_atomic_block))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    result = receive_one(ct_slice(rows=16, columns=16))
+
+    final = Instance.objects.get(pk=result.instance_pk).absolute_path
+    files = [inside for path, inside in seen if path.startswith(str(storage.incoming_dir()))]
+    folders = {path: inside for path, inside in seen if os.path.isdir(path)}
+    assert files == [False]
+    assert folders == {str(final.parent): True, str(final.parent.parent): True,
+                       str(storage.root()): True}  # fmt: skip
