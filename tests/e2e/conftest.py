@@ -92,6 +92,7 @@ def page(browser, session_cookie, request):
     page.on("console", lambda m: log.append(f"console.{m.type}: {m.text}"))
     page.on("response", lambda r: log.append(f"{r.status} {r.request.method} {r.url}"))
     page.on("pageerror", lambda e: log.append(f"pageerror: {e}"))
+    page.on("requestfailed", lambda r: log.append(f"failed {r.failure} {r.method} {r.url}"))
     yield page
     if getattr(request.node, "call_failed", False):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

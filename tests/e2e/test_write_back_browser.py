@@ -44,6 +44,15 @@ def open_new_ct(page, live_server, patient_name, mode="viewer"):
     return series, study
 
 
+def reopen(page, live_server, study, description, *, prompt_seconds):
+    """The study opened afresh (a new page: nothing kept from the save) until its CT is drawn,
+    then the saved series; opened sooner, OHIF can replace a viewport still loading."""
+    page.goto("about:blank")
+    open_study(page, live_server, study, "dicomweb")
+    assert wait_until(lambda: page.evaluate(VIEWPORT_JS, []), 60)
+    open_series(page, description, prompt_seconds=prompt_seconds)
+
+
 def save_in_dialog(page, study, modality, *, count=1) -> Instance:
     """Confirm OHIF's save dialog (the name and series as offered, the archive as the data
     source) and wait for the study's ``count``-th stored instance of ``modality``; returns it."""
@@ -156,9 +165,7 @@ def test_a_length_saved_as_sr_is_stored_and_reopens(page, live_server, screensho
     screenshot(page, "saved")
 
     description = found_by_qido(page, live_server, study, "SR")
-    page.goto("about:blank")
-    open_study(page, live_server, study, "dicomweb")
-    open_series(page, description, prompt_seconds=5)
+    reopen(page, live_server, study, description, prompt_seconds=5)
     # The same length, read back from the stored SR.
     page.get_by_text(length).first.wait_for(timeout=30_000)
     screenshot(page, "reopened")
@@ -193,10 +200,7 @@ def test_a_painted_segment_saved_as_seg_is_stored_and_reopens(
     assert not any(other.any() for other in masks.values()), "an unpainted slice has a mask"
 
     description = found_by_qido(page, live_server, study, "SEG")
-    page.goto("about:blank")
-    open_study(page, live_server, study, "dicomweb")
-    assert wait_until(lambda: page.evaluate(VIEWPORT_JS, []), 60)
-    open_series(page, description, prompt_seconds=30)
+    reopen(page, live_server, study, description, prompt_seconds=30)
     # OHIF draws the stored segment over the painted slice where the mask is, not elsewhere.
     rows, columns = np.nonzero(mask)
     inside = [(int(c), int(r)) for r, c in zip(rows, columns, strict=True)][
@@ -238,9 +242,7 @@ def test_an_sr_saved_again_is_a_new_version_in_its_series(
 
     # Reopened, the SR's measurements taken up again, a second length, saved again: the dialog
     # offers the SR's own series.
-    page.goto("about:blank")
-    open_study(page, live_server, study, "dicomweb")
-    open_series(page, description, prompt_seconds=5)
+    reopen(page, live_server, study, description, prompt_seconds=5)
     page.get_by_text(first_length).first.wait_for(timeout=30_000)
     screenshot(page, "reopened")
     second_length = draw_length(page, (0.3, 0.7), (0.5, 0.8), track=False)
@@ -272,9 +274,7 @@ def test_an_sr_saved_again_is_a_new_version_in_its_series(
     assert len(page.request.get(metadata_url).json()) == 2
 
     # Reopened, the series shows the newer version: both lengths.
-    page.goto("about:blank")
-    open_study(page, live_server, study, "dicomweb")
-    open_series(page, description, prompt_seconds=5)
+    reopen(page, live_server, study, description, prompt_seconds=5)
     for length in (first_length, second_length):
         page.get_by_text(length).first.wait_for(timeout=30_000)
     screenshot(page, "reopened-again")
