@@ -9,6 +9,7 @@ closed when the association ends.
 import contextlib
 import copy
 import logging
+import socket
 import tempfile
 import threading
 import time
@@ -38,6 +39,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
     Verification,
 )
+from pynetdicom.transport import ThreadedAssociationServer
 
 from accounts import projects
 from archive import storage, stores
@@ -130,9 +132,26 @@ MOVE_DESTINATION_UNKNOWN = 0xA801
 _NOBODY = "\\"
 
 
+class SharedPortServer(ThreadedAssociationServer):
+    """A listening socket that other processes may bind to the same port (SO_REUSEPORT): the
+    kernel hands each new connection to one of them. Python runs one thread at a time per
+    process, so several processes are what lets associations use several cores."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
 class ListenerAE(AE):
     """pynetdicom checks the calling AE title against ``require_calling_aet`` while it
     negotiates each association; here the list is the registry, read afresh each time."""
+
+    shared_port = False
+
+    def make_server(self, address, *args, server_class=None, **kwargs):
+        if self.shared_port:
+            server_class = SharedPortServer
+        return super().make_server(address, *args, server_class=server_class, **kwargs)
 
     @property
     def require_calling_aet(self) -> list[str]:
@@ -492,10 +511,14 @@ def _shared(context: PresentationContext) -> SharedContext:
     return shared
 
 
-def start(host: str, port: int, *, block: bool):
-    """Listen; with ``block`` False returns the server (``stop(server)`` stops it)."""
-    prepare_spool()
+def start(host: str, port: int, *, block: bool, shared_port: bool = False):
+    """Listen; with ``block`` False returns the server (``stop(server)`` stops it). With
+    ``shared_port``, one of several processes on the port (``manage.py dicom_listener``
+    starts them after clearing the spool, which each of them then leaves alone)."""
+    if not shared_port:
+        prepare_spool()
     ae = make_ae()
+    ae.shared_port = shared_port
     contexts = [_shared(context) for context in ae.supported_contexts]
     return ae.start_server((host, port), block=block, evt_handlers=HANDLERS, contexts=contexts)
 

@@ -268,7 +268,11 @@ DICOMJSON_LINK_MAX_AGE = envint("DICOMJSON_LINK_MAX_AGE", 600)
 DICOM_AE_TITLE = envstr("DICOM_AE_TITLE", "OHIFSITE")
 DICOM_BIND = envstr("DICOM_BIND", "0.0.0.0")
 DICOM_PORT = envint("DICOM_PORT", 11112)
-# Associations served at once; one more is rejected (transient: "local limit exceeded").
+# Listening processes on the one port (Linux hands each connection to one of them): Python
+# runs one thread at a time per process, so this is how associations use several cores.
+DICOM_LISTENER_PROCESSES = envint("DICOM_LISTENER_PROCESSES", 2)
+# Associations each process serves at once; one more is rejected (transient: "local limit
+# exceeded").
 DICOM_MAX_ASSOCIATIONS = envint("DICOM_MAX_ASSOCIATIONS", 10)
 # Off: only remote AEs registered in the admin may associate (calling AE title and address).
 DICOM_ACCEPT_UNKNOWN_AES = envbool("DICOM_ACCEPT_UNKNOWN_AES", False)
@@ -280,6 +284,8 @@ DICOM_CONNECTION_TIMEOUT = envint("DICOM_CONNECTION_TIMEOUT", 10)
 # The largest PDU the listener takes (bytes; it tells each peer): fewer, larger PDUs cost
 # pynetdicom less per instance; each is held in memory while it is read (4096 at least).
 DICOM_MAX_PDU_SIZE = envint("DICOM_MAX_PDU_SIZE", 1024 * 1024)
+if DICOM_LISTENER_PROCESSES < 1:
+    raise ImproperlyConfigured("DICOM_LISTENER_PROCESSES must be 1 or more")
 if DICOM_MAX_PDU_SIZE < 4096:
     raise ImproperlyConfigured("DICOM_MAX_PDU_SIZE must be 4096 bytes or more")
 if not 0 <= DICOM_PORT <= 65535:
