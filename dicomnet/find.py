@@ -101,30 +101,38 @@ def answers(find: Find, ae_title: str, scope: Scope = EVERYTHING) -> Iterator[Da
         yield _answer(find, row, ae_title)
 
 
-def _rows(query: QidoQuery, scope: Scope) -> Iterator[Dataset]:
+def _rows(query: QidoQuery, scope: Scope) -> Iterator[dict]:
     offset = 0
     while True:
         page = search(replace(query, offset=offset), scope)
-        for found in qidojson.datasets(page.rows, query, ""):
-            yield Dataset.from_json(found)
+        yield from qidojson.datasets(page.rows, query, "")
         if not page.truncated:
             return
         offset += len(page.rows)
 
 
-def _patients(query: QidoQuery, scope: Scope) -> Iterator[Dataset]:
+def _patients(query: QidoQuery, scope: Scope) -> Iterator[dict]:
     """Studies grouped by patient (Patient ID, then name), newest study's values first."""
-    patients: dict[tuple, tuple[Dataset, int]] = {}
+    patients: dict[tuple, tuple[dict, int]] = {}
     for study in _rows(query, scope):
-        key = (study.get("PatientID", ""), str(study.get("PatientName", "")))
+        key = (_first(study.get(PATIENT_ID)), str(_first(study.get(PATIENT_NAME))))
         first, count = patients.get(key, (study, 0))
         patients[key] = (first, count + 1)
     for study, count in patients.values():
-        study.NumberOfPatientRelatedStudies = count
-        yield study
+        yield {**study, RELATED_STUDIES: {"vr": "IS", "Value": [count]}}
 
 
-def _answer(find: Find, found: Dataset, ae_title: str) -> Dataset:
+PATIENT_ID, PATIENT_NAME, RELATED_STUDIES = "00100020", "00100010", "00201200"
+
+
+def _first(entry: dict | None):
+    values = (entry or {}).get("Value") or [""]
+    return values[0]
+
+
+def _answer(find: Find, found: dict, ae_title: str) -> Dataset:
+    """The keys asked for, from the match's DICOM JSON (converted here, element by element:
+    pydicom's ``Dataset.from_json`` of every match was three quarters of a search's time)."""
     answer = Dataset()
     answer.SpecificCharacterSet = "ISO_IR 192"  # values come from the index as UTF-8
     for tag, vr in find.asked:
@@ -132,12 +140,36 @@ def _answer(find: Find, found: Dataset, ae_title: str) -> Dataset:
             continue
         if tag == 0x00080054:  # RetrieveAETitle
             answer.add_new(tag, "AE", ae_title)
-        elif tag in found:
-            answer.add(found[tag])
+        elif (entry := found.get(f"{tag:08X}")) is not None:
+            answer.add(_element(tag, entry))
         else:
             answer.add(DataElement(tag, vr if vr not in ("UN", None) else _vr(tag), None))
     answer.QueryRetrieveLevel = find.level
     return answer
+
+
+def _element(tag: int, entry: dict) -> DataElement:
+    vr, values = entry["vr"], entry.get("Value")
+    if not values:
+        return DataElement(tag, vr, None)
+    if vr == "SQ" or "InlineBinary" in entry or "BulkDataURI" in entry:
+        return DataElement.from_json(Dataset, f"{tag:08X}", vr, values, "Value")
+    if vr == "PN":
+        values = [_person_name(value) for value in values]
+    if vr in _BINARY_NUMBERS:
+        return DataElement(tag, vr, values[0] if len(values) == 1 else values)
+    return DataElement(tag, vr, "\\".join(str(value) for value in values))
+
+
+# Numbers kept as numbers; every other VR is text, several values joined by a backslash.
+_BINARY_NUMBERS = {"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"}
+
+
+def _person_name(value) -> str:
+    if not isinstance(value, dict):
+        return str(value or "")
+    groups = [value.get(key, "") for key in ("Alphabetic", "Ideographic", "Phonetic")]
+    return "=".join(groups).rstrip("=")
 
 
 def _vr(tag: int) -> str:

@@ -202,3 +202,46 @@ def test_refusals(listener, remote_ae, archive):
     assert [str(found.PatientName) for status, found in answers if status == 0xFF00] == [
         "Smith^Anna"
     ]
+
+
+@pytest.mark.parametrize("level", ["STUDY", "SERIES", "IMAGE"])
+def test_answers_hold_what_pydicom_reads_from_the_dicom_json(level, transactional_db):
+    """Each answer's elements are converted from the match's DICOM JSON one by one: the same
+    values pydicom's own reader gives, for names with three component groups, several values,
+    numbers and dates."""
+    from pydicom import Dataset
+
+    from dicomnet import find
+
+    ds = mr_slice(0, patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう", patient_id="PID-Y")
+    assert receive_one(ds).ok
+    assert receive_one(ct_series(1, rows=16, columns=16, study_uid=ds.StudyInstanceUID)[0]).ok
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = level
+    keys = {
+        "STUDY": ["StudyInstanceUID", "PatientName", "PatientID", "StudyDate", "StudyTime",
+                  "ModalitiesInStudy", "NumberOfStudyRelatedSeries",
+                  "NumberOfStudyRelatedInstances", "AccessionNumber"],
+        "SERIES": ["StudyInstanceUID", "SeriesInstanceUID", "Modality", "SeriesNumber",
+                   "NumberOfSeriesRelatedInstances", "SeriesDescription"],
+        "IMAGE": ["StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID",
+                  "InstanceNumber", "Rows", "Columns", "NumberOfFrames"],
+    }[level]  # fmt: skip
+    for keyword in keys:
+        setattr(identifier, keyword, "")
+    identifier.StudyInstanceUID = ds.StudyInstanceUID
+    request = find.parse(identifier, patient_root=False)
+
+    matches = list(find._rows(request.query, find.EVERYTHING))
+    answers = list(find.answers(request, "OHIFSITE"))
+    assert len(answers) == len(matches) == (1 if level == "STUDY" else 2)
+    for match, answer in zip(matches, answers, strict=True):
+        expected = Dataset.from_json(match)
+        for keyword in keys:
+            if keyword in expected:
+                assert answer[keyword].value == expected[keyword].value, keyword
+                assert answer[keyword].VR == expected[keyword].VR, keyword
+    if level == "STUDY":
+        assert str(answers[0].PatientName) == "Yamada^Tarou=山田^太郎=やまだ^たろう"
+        assert list(answers[0].ModalitiesInStudy) == ["CT", "MR"]
+        assert answers[0].NumberOfStudyRelatedInstances == 2
