@@ -27,15 +27,16 @@ def build_renditions(study_id: int) -> str:
     return renditions.build_study(study_id)
 
 
-def schedule_builds_for(sender, results, **kwargs) -> None:
+def schedule_builds_for(sender, arrivals, results, **kwargs) -> None:
     """``archive.ingest.instances_received``: a build for each study that changed, and for a
-    study a replaced instance left; the files replacements superseded go after the commit."""
+    study a replaced instance left; the files replacements superseded go after the commit.
+    The DICOM listener receives one instance per call and schedules an association's builds
+    itself (``dicomnet.listener``): one message per study, not one per instance."""
     builds = []
-    for result in results:
-        if result.changed and result.study_pk is not None:
-            builds.append((result.study_pk, result.generation))
-            if result.moved_from_study_pk is not None:
-                builds.append((result.moved_from_study_pk, None))
+    for arrival, result in zip(arrivals, results, strict=True):
+        if arrival.origin.door == "dimse":
+            continue
+        builds.extend(builds_for(result))
     schedule_cache_builds(builds)
     superseded = [result.superseded_path for result in results if result.superseded_path]
     if superseded:
@@ -68,6 +69,17 @@ def retry_deleting_stored_files(keys: list[str]) -> None:
     named = set(Instance.objects.filter(file_path__in=keys).values_list("file_path", flat=True))
     named |= set(Rendition.objects.filter(file_path__in=keys).values_list("file_path", flat=True))
     stores.current().delete_many([key for key in keys if key not in named])
+
+
+def builds_for(result) -> list[tuple[int, int | None]]:
+    """The cache builds an ingest result calls for: its study's, at the generation it made,
+    and the current one of a study a replaced instance left."""
+    if not (result.changed and result.study_pk is not None):
+        return []
+    builds = [(result.study_pk, result.generation)]
+    if result.moved_from_study_pk is not None:
+        builds.append((result.moved_from_study_pk, None))
+    return builds
 
 
 def schedule_cache_build(study_id: int, generation: int | None = None) -> None:

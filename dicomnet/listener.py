@@ -42,7 +42,7 @@ from pynetdicom.sop_class import (
 from pynetdicom.transport import ThreadedAssociationServer
 
 from accounts import projects
-from archive import storage, stores
+from archive import storage, stores, tasks
 
 from . import audit, find, retrieve, store
 from .models import RemoteAE
@@ -170,6 +170,27 @@ class Tally:
 
     stores: Counter = field(default_factory=Counter)  # (study, outcome) -> instances
     retrievals: list = field(default_factory=list)  # SubOperations of C-MOVE and C-GET
+    # Studies its stores changed, whose caches are built when it ends or BUILDS_EVERY
+    # seconds after the first: a message a study, not one an instance. Each store has
+    # committed by then, so the study's current generation is the one to build.
+    builds: set = field(default_factory=set)
+    builds_since: float | None = None
+
+    def note_builds(self, result) -> None:
+        self.builds.update(study for study, _ in tasks.builds_for(result))
+        if self.builds and self.builds_since is None:
+            self.builds_since = time.monotonic()
+        if self.builds_since is not None and time.monotonic() - self.builds_since > BUILDS_EVERY:
+            self.send_builds()
+
+    def send_builds(self) -> None:
+        builds, self.builds, self.builds_since = self.builds, set(), None
+        tasks.schedule_cache_builds([(study, None) for study in sorted(builds)])
+
+
+# A long association (a modality sending thousands of images) gets its studies' caches built
+# while it goes on, at this pace.
+BUILDS_EVERY = 30.0
 
 
 _tallies: dict[int, Tally] = {}
@@ -217,7 +238,9 @@ def handle_store(event):
         result = store.ingest(path, _peer(event)[0])
     status, comment = store.status_of(result)
     outcome = "stored" if status == 0 else "warning" if status >> 12 == 0xB else "failed"
-    _tally(event.assoc).stores[(result.study_instance_uid, outcome)] += 1
+    tally = _tally(event.assoc)
+    tally.stores[(result.study_instance_uid, outcome)] += 1
+    tally.note_builds(result)
     if status != 0:
         log.info("C-STORE from %s: 0x%04X %s", _peer(event)[0], status, result.reason)
     answer = pydicom.Dataset()
@@ -415,14 +438,20 @@ def handle_ended(event) -> None:
         _get_counts.pop(id(event.assoc), None)
     try:
         if tally is not None:
+            tally.send_builds()
             _write_tally(event, tally)
     finally:
         connections.close_all()
 
 
 def handle_connection_closed(event) -> None:
-    """The connection went without a release or abort: at least leave no partial file."""
+    """The connection went without a release or abort: at least leave no partial file, and
+    have what it stored built."""
     _discard_partial(event.assoc)
+    with _tallies_lock:
+        tally = _tallies.get(id(event.assoc))
+    if tally is not None:
+        tally.send_builds()
 
 
 def _write_tally(event, tally: Tally) -> None:

@@ -272,3 +272,43 @@ def test_a_full_disk_is_out_of_resources(full_disk, listener, remote_ae, tmp_pat
     other = tmp_path / "other.dcm"
     other.write_bytes(to_bytes(ct_slice(2, rows=16, columns=16)))
     assert store_with_pynetdicom(listener, other).Status == 0x0000
+
+
+@pytest.mark.worker
+def test_an_association_s_studies_are_built_from_one_message(
+    listener, remote_ae, settings, celery_worker, wait_for, tmp_path_factory
+):
+    """Six instances of two studies over one association: the caches of both are built, from
+    one message sent when the association ends, not one per instance."""
+    settings.PRELOAD = True
+    settings.CACHE_BUILD_DELAY = 0
+    remote_ae("MODALITY")
+    first = ct_series(3, rows=16, columns=16)
+    second = ct_series(3, rows=16, columns=16)
+    logs = sorted({p.resolve() for p in tmp_path_factory.getbasetemp().glob("worker*/worker.log")})
+    before = {path: len(path.read_text().splitlines()) for path in logs}
+
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", listener.port, ae_title=listener.ae_title)
+    assert assoc.is_established
+    for ds in first + second:
+        assert assoc.send_c_store(ds).Status == 0
+    assoc.release()
+
+    studies = [Study.objects.get(study_instance_uid=s[0].StudyInstanceUID) for s in (first, second)]
+
+    def built():
+        for study in studies:
+            study.refresh_from_db()
+        return all(study.cache_state == "ready" for study in studies)
+
+    wait_for(built, timeout=60, message="the caches of both studies")
+    received = [
+        line
+        for path in logs
+        for line in path.read_text().splitlines()[before[path] :]
+        if "received" in line and "build_caches" in line
+    ]
+    assert len(received) == 1, received
+    assert "build_caches_of" in received[0]
