@@ -175,6 +175,7 @@ class Tally:
     # committed by then, so the study's current generation is the one to build.
     builds: set = field(default_factory=set)
     builds_since: float | None = None
+    may_store: bool | None = None  # whether the calling AE may store, once known
 
     def note_builds(self, result) -> None:
         self.builds.update(study for study, _ in tasks.builds_for(result))
@@ -225,10 +226,12 @@ def handle_echo(event):
 
 def handle_store(event):
     path = event.dataset_path
-    _, allowed = _remote(event, "store")
-    if not allowed:
+    tally = _tally(event.assoc)
+    if tally.may_store is None:  # asked once an association, not once an instance
+        tally.may_store = _remote(event, "store")[1]
+    if not tally.may_store:
         storage.discard(path)
-        _tally(event.assoc).stores[("", "refused")] += 1
+        tally.stores[("", "refused")] += 1
         return NOT_AUTHORIZED
     spooled = getattr(event.request, "_dataset_file", None)
     if isinstance(spooled, SpoolFile) and spooled.error is not None:
@@ -238,7 +241,6 @@ def handle_store(event):
         result = store.ingest(path, _peer(event)[0])
     status, comment = store.status_of(result)
     outcome = "stored" if status == 0 else "warning" if status >> 12 == 0xB else "failed"
-    tally = _tally(event.assoc)
     tally.stores[(result.study_instance_uid, outcome)] += 1
     tally.note_builds(result)
     if status != 0:
