@@ -80,6 +80,7 @@ def _write(works: list[Work], careful: bool) -> None:
         row.study_instance_uid: row
         for row in Study.objects.select_for_update()
         .filter(study_instance_uid__in=uids)
+        .only("study_instance_uid", "generation", "modalities_in_study")  # what indexing reads
         .order_by("study_instance_uid")
     }
     new = []
