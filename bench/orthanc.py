@@ -32,6 +32,15 @@ def free_port() -> int:
 
 def peak_rss_mb(pid: int) -> float:
     """Peak resident memory of a process and its children, from /proc (VmHWM)."""
+    return _memory_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory now of a process and its children (VmRSS)."""
+    return _memory_mb(pid, "VmRSS")
+
+
+def _memory_mb(pid: int, field: str) -> float:
     total = 0
     for p in [pid, *_children(pid)]:
         try:
@@ -39,7 +48,7 @@ def peak_rss_mb(pid: int) -> float:
         except OSError:
             continue
         for line in status.splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 total += int(line.split()[1])
     return total / 1024
 

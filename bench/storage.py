@@ -12,7 +12,9 @@ last 300 (after the worker built the caches), every frame of them with 1 and 6 c
 WADO-URI with 1 and 6 clients. For s3, the GET requests SeaweedFS served during the frame
 rows are counted from its metrics (one ranged GET per frame is the target). Last, the whole
 series is retrieved as one multipart/related answer and the web processes' peak memory is
-printed before and after (it should not grow by the study's size).
+printed before and after (it should not grow by the study's size). With ``--big-study-mb``, a
+study of that many MB of 2048x2048 CT (8 MB an instance) is stored too and retrieved the same
+way, the web processes' resident memory sampled while it streams.
 """
 
 import argparse
@@ -21,6 +23,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.request
 from pathlib import Path
 
@@ -32,10 +36,12 @@ import dicomweb_ops as ops  # noqa: E402
 import timing  # noqa: E402
 from dicomweb import start_logged_in  # noqa: E402
 from ingest import machine  # noqa: E402
+from orthanc import _children, rss_mb  # noqa: E402
 from ours import Archive  # noqa: E402
 from seaweed.server import SeaweedFs, free_port  # noqa: E402
 
 STOW_BATCH = 20
+BIG_SIZE = 2048  # the large study's instances: 2048x2048 16-bit, 8 MB each
 
 
 class MeteredSeaweedFs(SeaweedFs):
@@ -60,7 +66,7 @@ def s3_gets(metrics_port: int) -> float:
     )
 
 
-def run_side(name: str, env: dict, args, stow_files, ct_files, metrics_port=None) -> dict:
+def run_side(name, env: dict, args, stow_files, ct_files, big_files, metrics_port=None) -> dict:
     """One archive: STOW, then the reads. Returns {operation: Result} and extras. Run in a
     process of its own (``--side``): Django is set up once per process, for one database."""
     results = {}
@@ -71,9 +77,17 @@ def run_side(name: str, env: dict, args, stow_files, ct_files, metrics_port=None
 
         batches = [stow_files[i : i + STOW_BATCH] for i in range(0, len(stow_files), STOW_BATCH)]
         half = len(batches) // 2
+        pids = {name: process.pid for name, process in archive.processes.items()}
+        if seaweed_pid := int(os.environ.get("BENCH_S3_PID", "0")):
+            pids["seaweedfs"] = seaweed_pid
+        spent = {name: cpu_seconds(pid) for name, pid in pids.items()}
         for clients, chosen in ((1, batches[:half]), (4, batches[half:])):
             op = f"STOW {len(chosen)} x {STOW_BATCH} CT, {clients} clients"
             results[op] = timing.run(ops.stow_op(chosen, clients)(server), clients)
+        results["STOW CPU ms per instance"] = {
+            name: 1000 * (cpu_seconds(pid) - spent[name]) / len(stow_files)
+            for name, pid in pids.items()
+        }
         # The series read back, stored the same way (not timed).
         series = [ct_files[i : i + STOW_BATCH] for i in range(0, len(ct_files), STOW_BATCH)]
         timing.run(ops.stow_op(series, 4)(server), 4)
@@ -89,7 +103,82 @@ def run_side(name: str, env: dict, args, stow_files, ct_files, metrics_port=None
         results["peak web MB"] = archive.peak_rss_mb("web")
         size = retrieve_study(server, ct[0].study)
         results["study"] = (size, results["peak web MB"], archive.peak_rss_mb("web"))
+        if big_files:
+            results["big study"] = big_study(server, archive, big_files)
     return results
+
+
+def big_study(server: ops.Server, archive: Archive, files: list[Path]) -> dict:
+    """Store the large study (one request of 5 instances at a time, two clients), then
+    retrieve it as one multipart/related answer while the web processes' resident memory
+    (the sum over gunicorn's master and workers) is sampled every 50 ms."""
+    batches = [files[i : i + 5] for i in range(0, len(files), 5)]
+    lock = threading.Lock()
+
+    def store() -> None:
+        while True:
+            with lock:
+                if not batches:
+                    return
+                batch = batches.pop()
+            content_type, body = timing.multipart_body([p.read_bytes() for p in batch])
+            answer = server.session().post(
+                f"{server.dicomweb}/studies",
+                data=body,
+                headers={"Content-Type": content_type, **server.post_headers},
+            )
+            answer.raise_for_status()
+
+    started = time.monotonic()
+    clients = [threading.Thread(target=store) for _ in range(2)]
+    for client in clients:
+        client.start()
+    for client in clients:
+        client.join()
+    stow_s = time.monotonic() - started
+    import pydicom
+
+    study = pydicom.dcmread(files[0], stop_before_pixels=True).StudyInstanceUID
+    pid = archive.processes["web"].pid
+    before = rss_mb(pid)
+    samples = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.05):
+            samples.append(rss_mb(pid))
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    started = time.monotonic()
+    try:
+        size = retrieve_study(server, study)
+    finally:
+        done.set()
+        sampler.join()
+    expected = sum(p.stat().st_size for p in files)
+    if size < expected:
+        raise timing.Invalid(f"the large study: {size} bytes retrieved, {expected} stored")
+    return {
+        "bytes": size,
+        "stow_s": stow_s,
+        "retrieve_s": time.monotonic() - started,
+        "rss_before": before,
+        "rss_max": max(samples, default=before),
+        "rss_after": rss_mb(pid),
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def retrieve_study(server: ops.Server, study: str) -> int:
@@ -110,15 +199,20 @@ def main() -> None:
     parser.add_argument("--broker-url", default="", help="e.g. redis://127.0.0.1:6379/0")
     parser.add_argument("--stow", type=int, default=1000, help="CT instances stored by STOW")
     parser.add_argument("--slices", type=int, default=300, help="the CT series read back")
+    parser.add_argument(
+        "--big-study-mb", type=int, default=0, help="also a study this large (e.g. 2000)"
+    )
     parser.add_argument("--side", choices=["filesystem", "s3"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     stow_count, slices = (100, 40) if args.quick else (args.stow, args.slices)
     stow_files = corpus.files(corpus.ct(stow_count, 512, STOW_BATCH))
     ct_files = corpus.files(corpus.ct(slices, 512, slices))
+    big = round(args.big_study_mb * 1e6 / (BIG_SIZE * BIG_SIZE * 2))
+    big_files = corpus.files(corpus.ct(big, BIG_SIZE, big)) if big else []
     if args.side:
         env = json.loads(os.environ.get("BENCH_S3_ENV", "{}")) if args.side == "s3" else {}
         port = int(os.environ.get("BENCH_S3_METRICS", "0")) or None
-        results = run_side(args.side, env, args, stow_files, ct_files, port)
+        results = run_side(args.side, env, args, stow_files, ct_files, big_files, port)
         print("RESULTS " + json.dumps(results, default=lambda r: {**vars(r)}))
         return
 
@@ -155,11 +249,26 @@ def main() -> None:
             if r.error:
                 print(f"    {side} FAILED: {r.error}")
     for name, side in (("filesystem", filesystem), ("s3", bucket)):
+        spent = side["STOW CPU ms per instance"]
+        print(
+            f"{name}: CPU per instance stored by STOW: "
+            + ", ".join(f"{process} {ms:.1f} ms" for process, ms in spent.items())
+            + f"; {sum(spent.values()):.1f} ms in all"
+        )
+    for name, side in (("filesystem", filesystem), ("s3", bucket)):
         size, before, after = side["study"]
         print(
             f"{name}: web processes' peak memory {before:.0f} MB before sending the"
             f" {size / 1e6:.0f} MB study as multipart/related, {after:.0f} MB after"
         )
+        if big := side.get("big study"):
+            print(
+                f"{name}: a {big['bytes'] / 1e9:.2f} GB study stored in {big['stow_s']:.0f} s,"
+                f" retrieved as multipart/related in {big['retrieve_s']:.0f} s"
+                f" ({big['bytes'] / 1e6 / big['retrieve_s']:.0f} MB/s); web processes'"
+                f" resident memory {big['rss_before']:.0f} MB before, at most"
+                f" {big['rss_max']:.0f} MB while it streamed, {big['rss_after']:.0f} MB after"
+            )
 
 
 def side_process(side: str, seaweed: MeteredSeaweedFs, arguments: list[str]) -> dict:
@@ -168,6 +277,7 @@ def side_process(side: str, seaweed: MeteredSeaweedFs, arguments: list[str]) -> 
         **os.environ,
         "BENCH_S3_ENV": json.dumps(seaweed.environment("bench/")),
         "BENCH_S3_METRICS": str(seaweed.metrics_port),
+        "BENCH_S3_PID": str(seaweed.process.pid) if side == "s3" else "0",
     }
     done = subprocess.run(
         [sys.executable, __file__, *arguments, "--side", side],
@@ -180,7 +290,7 @@ def side_process(side: str, seaweed: MeteredSeaweedFs, arguments: list[str]) -> 
         sys.exit(f"the {side} side failed:\n{done.stdout[-3000:]}")
     results = json.loads(lines[-1].removeprefix("RESULTS "))
     for op, value in results.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and "latencies" in value:
             gets = value.pop("gets", None)
             results[op] = timing.Result(**value)
             if gets is not None:
