@@ -8,6 +8,7 @@ closed when the association ends.
 
 import contextlib
 import copy
+import functools
 import logging
 import socket
 import tempfile
@@ -29,6 +30,7 @@ from pynetdicom import (
     dimse_messages,
     evt,
 )
+from pynetdicom.association import Association
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
@@ -334,7 +336,7 @@ def _send_each(event, selection, counts):
             yield 0xFE00, None
             return
         try:
-            dataset = _read(one.file_path)
+            dataset = _read(one)
         except (OSError, pydicom.errors.InvalidDicomError) as exc:
             log.warning("cannot read %s for %s: %s", one.file_path, selection.level, exc)
             counts.results["failed"] += 1
@@ -343,12 +345,55 @@ def _send_each(event, selection, counts):
         yield 0xFF00, dataset
 
 
-def _read(key: str) -> pydicom.Dataset:
-    """Large values stay in a stored file until sent; a bucket's object is downloaded and
-    read whole (its local copy goes before the data set is sent)."""
+def _read(one) -> pydicom.Dataset:
+    """A file in the folder is sent as it is stored (``StoredInstance``); a bucket's object is
+    downloaded and read whole (its local copy goes before the data set is sent)."""
     store = stores.current()
-    with store.local_copy(key) as path:
-        return pydicom.dcmread(path, defer_size="1 MB" if store.name == "filesystem" else None)
+    if store.name == "filesystem":
+        return StoredInstance(one, store.local_path(one.file_path))
+    with store.local_copy(one.file_path) as path:
+        return pydicom.dcmread(path)
+
+
+class StoredInstance(pydicom.Dataset):
+    """What a C-MOVE or C-GET handler yields for a file in the folder: the UIDs pynetdicom
+    picks the presentation context by (from the index) and the file's path, which
+    ``send_c_store`` below streams from disk as it is. pynetdicom's retrieve services take only
+    data sets, which it encodes again from the decoded file: most of a sub-operation's time."""
+
+    def __init__(self, one, path: Path):
+        super().__init__()
+        if not path.is_file():
+            raise FileNotFoundError(f"no file at {path}")
+        self.SOPClassUID = one.sop_class_uid
+        self.SOPInstanceUID = one.sop_instance_uid
+        self.file_meta = pydicom.dataset.FileMetaDataset()
+        self.file_meta.TransferSyntaxUID = one.transfer_syntax_uid
+        self.stored_path = path
+
+
+def _sending_stored_files(send_c_store):
+    @functools.wraps(send_c_store)
+    def send(self, dataset, *args, **kwargs):
+        if isinstance(dataset, StoredInstance):
+            try:
+                self._get_valid_context(
+                    dataset.SOPClassUID,
+                    dataset.file_meta.TransferSyntaxUID,
+                    "scu",
+                    allow_conversion=False,
+                )
+                dataset = dataset.stored_path  # the peer takes it as stored: streamed
+            except ValueError:
+                dataset = pydicom.dcmread(dataset.stored_path)  # pynetdicom converts it
+        return send_c_store(self, dataset, *args, **kwargs)
+
+    send.sends_stored_files = True
+    return send
+
+
+if not getattr(Association.send_c_store, "sends_stored_files", False):
+    Association.send_c_store = _sending_stored_files(Association.send_c_store)
 
 
 # No association ever carries this SOP class: a data set of it fails its C-STORE before

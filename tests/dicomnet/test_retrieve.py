@@ -162,3 +162,42 @@ def test_move_refusals(listener, remote_ae, stored, storescp):
     identifier.StudyInstanceUID = ""
     assert move(listener, identifier)[-1].Status == 0xA900
     assert not any(storescp.iterdir())
+
+
+def test_c_get_into_another_uncompressed_syntax_is_converted(listener, remote_ae, stored):
+    """A receiver that takes CT only as implicit VR little endian gets the explicit VR series
+    converted (its stored files are sent as they are only to a peer that takes them so)."""
+    from pydicom.uid import ImplicitVRLittleEndian
+    from pynetdicom import build_role, evt
+    from pynetdicom.sop_class import CTImageStorage, StudyRootQueryRetrieveInformationModelGet
+
+    remote_ae("WORKSTATION")
+    got = []
+
+    def on_store(event):
+        got.append((event.context.transfer_syntax, event.dataset))
+        return 0x0000
+
+    ae = AE(ae_title="WORKSTATION")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
+    ae.add_requested_context(CTImageStorage, ImplicitVRLittleEndian)
+    assoc = ae.associate("127.0.0.1", listener.port, ae_title=listener.ae_title,
+                         ext_neg=[build_role(CTImageStorage, scp_role=True)],
+                         evt_handlers=[(evt.EVT_C_STORE, on_store)])  # fmt: skip
+    assert assoc.is_established
+    identifier = pydicom.Dataset()
+    identifier.QueryRetrieveLevel = "SERIES"
+    identifier.SeriesInstanceUID = stored[0].SeriesInstanceUID
+    statuses = [
+        s.Status for s, _ in assoc.send_c_get(identifier, StudyRootQueryRetrieveInformationModelGet)
+    ]
+    assoc.release()
+
+    assert statuses[-1] == 0x0000
+    assert {syntax for syntax, _ in got} == {ImplicitVRLittleEndian}
+    sent = {ds.SOPInstanceUID: ds for ds in stored[:3]}
+    assert set(sent) == {ds.SOPInstanceUID for _, ds in got}
+    for _, ds in got:
+        original = sent[ds.SOPInstanceUID]
+        assert ds.PixelData == original.PixelData
+        assert ds.PatientName == original.PatientName
