@@ -310,5 +310,7 @@ def test_an_association_s_studies_are_built_from_one_message(
         for line in path.read_text().splitlines()[before[path] :]
         if "received" in line and "build_caches" in line
     ]
-    assert len(received) == 1, received
-    assert "build_caches_of" in received[0]
+    # One message for both studies; one a C-STORE would have been six. (A message an earlier
+    # test queued may arrive meanwhile on the session's worker: at most one such.)
+    assert sum("build_caches_of[" in line for line in received) == 1, received
+    assert sum("build_caches[" in line for line in received) <= 1, received

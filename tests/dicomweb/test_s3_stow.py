@@ -68,10 +68,11 @@ def test_bucket_frozen_during_a_stow_then_retried(
     s3_server, s3_storage, live_server, dicomweb_session, settings
 ):
     """The server is frozen (SIGSTOP) as the first objects arrive: uploads under way time out,
-    their studies fail with 0xA700 and leave no rows; the studies stored before keep theirs."""
+    the instances of their slice (a STOW request is stored 32 parts at a time, each slice in
+    one transaction) fail with 0xA700 and leave no rows; a slice stored before keeps them."""
     settings.S3_TIMEOUT = 1
     url = f"{live_server.url}/dicom-web"
-    studies = [ct_series(5, rows=256, columns=256) for _ in range(4)]
+    studies = [ct_series(12, rows=256, columns=256) for _ in range(4)]  # two slices
     datasets = [ds for study in studies for ds in study]
     payloads = [to_bytes(ds) for ds in datasets]
     sent = {ds.SOPInstanceUID: data for ds, data in zip(datasets, payloads, strict=True)}
