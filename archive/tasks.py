@@ -115,14 +115,14 @@ def enqueue_cache_builds(
     one-instance studies: one message, not 32).
     """
     latest = _latest_generations()
+    unknown = {study_id for study_id, generation in builds if generation is None}
+    current = dict(  # one query for the studies given without a generation
+        Study.objects.filter(pk__in=unknown).values_list("pk", "generation") if unknown else ()
+    )
     for study_id, generation in builds:
-        if generation is None:
-            generation = (
-                Study.objects.filter(pk=study_id).values_list("generation", flat=True).first()
-            )
-            if generation is None:
-                continue
-        latest[(study_id, reextract, countdown)] = generation
+        generation = current.get(study_id) if generation is None else generation
+        if generation is not None:  # None: the study is gone
+            latest[(study_id, reextract, countdown)] = generation
     if latest:
         transaction.on_commit(lambda: _send(latest), robust=True)
 
@@ -140,7 +140,7 @@ def _send(latest: dict) -> None:
             build_caches_of.apply_async((sorted(builds), reextract), countdown=countdown)
 
 
-@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+@shared_task(acks_late=True)
 def build_caches_of(builds: list, reextract: bool = False) -> list[str]:
     """``build_caches`` of several studies, [(study id, generation), ...], one after the other;
     a study whose files cannot be read now is queued alone, with that task's retries."""

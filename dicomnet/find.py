@@ -155,7 +155,7 @@ def _element(tag: int, entry: dict) -> DataElement:
     if vr == "SQ" or "InlineBinary" in entry or "BulkDataURI" in entry:
         return DataElement.from_json(Dataset, f"{tag:08X}", vr, values, "Value")
     if vr == "PN":
-        values = [_person_name(value) for value in values]
+        values = [qidojson.person_name_text(value) for value in values]
     if vr in _BINARY_NUMBERS:
         return DataElement(tag, vr, values[0] if len(values) == 1 else values)
     return DataElement(tag, vr, "\\".join(str(value) for value in values))
@@ -163,13 +163,6 @@ def _element(tag: int, entry: dict) -> DataElement:
 
 # Numbers kept as numbers; every other VR is text, several values joined by a backslash.
 _BINARY_NUMBERS = {"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD"}
-
-
-def _person_name(value) -> str:
-    if not isinstance(value, dict):
-        return str(value or "")
-    groups = [value.get(key, "") for key in ("Alphabetic", "Ideographic", "Phonetic")]
-    return "=".join(groups).rstrip("=")
 
 
 def _vr(tag: int) -> str:

@@ -150,12 +150,23 @@ def _element(vr: str, value) -> dict:
     return {"vr": vr, "Value": parts}
 
 
+# A person name's component groups, as DICOM JSON names them (PS3.18 F.2.2) and as the text
+# value orders them between "=".
+PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
+
+
 def _person_name(text: str) -> dict:
     if "=" not in text:
         return {"Alphabetic": text}
     groups = text.split("=")
-    names = ("Alphabetic", "Ideographic", "Phonetic")
-    return {name: group for name, group in zip(names, groups, strict=False) if group}
+    return {name: group for name, group in zip(PN_GROUPS, groups, strict=False) if group}
+
+
+def person_name_text(value) -> str:
+    """A DICOM JSON person name back as the text value (``_person_name``'s inverse)."""
+    if not isinstance(value, dict):
+        return str(value or "")
+    return "=".join(value.get(name, "") for name in PN_GROUPS).rstrip("=")
 
 
 def _decimal(text: str):

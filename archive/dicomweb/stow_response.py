@@ -61,19 +61,19 @@ def store(parts: list, study_uid: str | None = None, origin: Origin | None = Non
     are in the order of the parts."""
     origin = origin or Origin(door="dicomweb")
     options = {"expected_study_uid": study_uid, "origin": origin}
-    arrivals = [
-        Arrival.from_spooled(part.spooled, f"part {i + 1}", **options)
-        if part.spooled is not None
-        else Arrival.from_error(part.error, f"part {i + 1}", **options)
-        for i, part in enumerate(parts)
-    ]
     # In slices, as import_dicom and a zip upload go: a transaction (and what a failure to
     # place a file takes back) covers a slice, not a whole request of thousands of parts.
-    sizes = {id(arrival): part.spooled.size if part.spooled else 0
-             for arrival, part in zip(arrivals, parts, strict=True)}  # fmt: skip
     results = []
-    for batch in batches(arrivals, lambda arrival: sizes[id(arrival)]):
-        results.extend(receive(batch))
+    numbered = list(enumerate(parts, start=1))
+    for batch in batches(numbered, lambda item: item[1].spooled.size if item[1].spooled else 0):
+        results.extend(
+            receive(
+                Arrival.from_spooled(part.spooled, f"part {n}", **options)
+                if part.spooled is not None
+                else Arrival.from_error(part.error, f"part {n}", **options)
+                for n, part in batch
+            )
+        )
     outcomes = [_outcome(result) for result in results]
     for index, outcome in enumerate(outcomes):
         if not outcome.stored or outcome.warning_reason:

@@ -145,3 +145,22 @@ def test_the_studies_of_one_arrival_are_built_from_one_message(
 
     assert sum("archive.tasks.build_caches_of" in line for line in received) == 1
     assert not any("archive.tasks.build_caches[" in line for line in received)
+
+
+def test_builds_of_studies_given_without_a_generation_read_them_in_one_query(
+    django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    """The DICOM listener and the sweep queue studies by pk alone: their current generations
+    come from one query, not one a study."""
+    from django.db import transaction
+
+    studies = [receive(ct_series(1, rows=16, columns=16)) for _ in range(5)]
+    with (
+        transaction.atomic(),
+        django_capture_on_commit_callbacks() as sent,
+        django_assert_num_queries(1),
+    ):
+        tasks.enqueue_cache_builds([(study.pk, None) for study in studies])
+        pending = dict(tasks._latest_generations())  # before the commit sends them
+    assert len(sent) == 1
+    assert {key[0]: g for key, g in pending.items()} == {s.pk: s.generation for s in studies}
