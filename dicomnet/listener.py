@@ -16,11 +16,13 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 
 import pydicom
 from django.conf import settings
 from django.db import connections
+from pydicom.uid import UID
 from pynetdicom import (
     AE,
     ALL_TRANSFER_SYNTAXES,
@@ -31,6 +33,7 @@ from pynetdicom import (
     evt,
 )
 from pynetdicom.association import Association
+from pynetdicom.dsutils import decode
 from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
@@ -46,7 +49,7 @@ from pynetdicom.transport import ThreadedAssociationServer
 from accounts import projects
 from archive import storage, stores, tasks
 
-from . import audit, find, retrieve, store
+from . import audit, find, jsonbytes, pending, retrieve, store
 from .models import RemoteAE
 from .peers import contexts_for, with_timeouts
 
@@ -267,16 +270,35 @@ def handle_find(event):
         _audit_now(event, "C-FIND", [], f"status=0x{exc.status:04X} {exc.comment}")
         yield _failure(exc.status, exc.comment)
         return
-    matches = 0
     scope = projects.ae_scope(calling)
-    for answer in find.answers(request, settings.DICOM_AE_TITLE, scope):
-        if event.is_cancelled:
-            _audit_now(event, "C-FIND", [], f"cancelled matches={matches}")
-            yield 0xFE00, None
-            return
-        matches += 1
-        yield 0xFF00, answer
+    direct = pending.can_send(event)
+    implicit_vr = direct and UID(event.context.transfer_syntax).is_implicit_VR
+    identifiers = (
+        jsonbytes.encode(found, implicit_vr=implicit_vr)
+        for found in find.answers(request, settings.DICOM_AE_TITLE, scope)
+    )
+    if direct:
+        matches, cancelled = pending.send(event, identifiers)
+    else:
+        matches, cancelled = yield from _pending_through_pynetdicom(event, identifiers)
+    if cancelled:
+        _audit_now(event, "C-FIND", [], f"cancelled matches={matches}")
+        yield 0xFE00, None
+        return
     _audit_now(event, "C-FIND", [], f"level={request.level} matches={matches}")
+
+
+def _pending_through_pynetdicom(event, identifiers):
+    """Answers in a transfer syntax ``pending`` does not write (deflated, big endian), or
+    while pynetdicom has a message of this association still to send: each identifier,
+    explicit VR little endian, read back as a data set for pynetdicom to encode and send."""
+    matches = 0
+    for identifier in identifiers:
+        if event.is_cancelled:
+            return matches, True
+        matches += 1
+        yield 0xFF00, decode(BytesIO(identifier), False, True)
+    return matches, False
 
 
 def handle_move(event):

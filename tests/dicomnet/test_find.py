@@ -4,7 +4,13 @@ equal QIDO-RS's for the same keys. Cancel and refusals with pynetdicom."""
 import pydicom
 import pytest
 from dicom_data import ct_series, mr_slice, receive_one, uid
-from pynetdicom import AE
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+from pynetdicom import AE, DEFAULT_TRANSFER_SYNTAXES
 from pynetdicom.sop_class import (
     PatientRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelFind,
@@ -39,10 +45,11 @@ def archive(transactional_db):
     return studies
 
 
-def findscu(dcmtk, listener, tmp_path, model: str, keys: list[str], calling="WORKSTATION"):
+def findscu(dcmtk, listener, tmp_path, model: str, keys: list[str], calling="WORKSTATION",
+            options=()):  # fmt: skip
     out = tmp_path / f"find-{len(list(tmp_path.iterdir()))}"
     out.mkdir()
-    args = ["-aet", calling, "-aec", listener.ae_title, model, "-X", "-od", out]
+    args = ["-aet", calling, "-aec", listener.ae_title, model, *options, "-X", "-od", out]
     for key in keys:
         args += ["-k", key]
     dcmtk("findscu", *args, *listener.address, check=True)
@@ -142,9 +149,12 @@ def test_patient_root_patient_level(listener, remote_ae, dcmtk, tmp_path, archiv
 
 
 def find_with_pynetdicom(listener, identifier, model=StudyRootQueryRetrieveInformationModelFind,
-                         calling="WORKSTATION", cancel_after=None):  # fmt: skip
+                         calling="WORKSTATION", cancel_after=None, syntaxes=None,
+                         max_pdu=None):  # fmt: skip
     ae = AE(ae_title=calling)
-    ae.add_requested_context(model)
+    ae.add_requested_context(model, syntaxes or DEFAULT_TRANSFER_SYNTAXES)
+    if max_pdu is not None:
+        ae.maximum_pdu_size = max_pdu
     assoc = ae.associate("127.0.0.1", listener.port, ae_title=listener.ae_title)
     assert assoc.is_established
     answers = []
@@ -204,14 +214,67 @@ def test_refusals(listener, remote_ae, archive):
     ]
 
 
+def test_answers_in_each_transfer_syntax_and_fragmented(listener, remote_ae, archive):
+    """The handler writes pending answers itself (``dicomnet.pending``) in implicit and explicit
+    VR little endian, split to fit the peer's maximum PDU length; deflated and big endian ones
+    go through pynetdicom. pynetdicom's SCU reads the same answers every way."""
+    remote_ae("WORKSTATION")
+    identifier = pydicom.Dataset()
+    identifier.QueryRetrieveLevel = "STUDY"
+    for keyword in ("StudyInstanceUID", "PatientName", "StudyDate", "ModalitiesInStudy",
+                    "NumberOfStudyRelatedInstances", "RetrieveAETitle"):  # fmt: skip
+        setattr(identifier, keyword, "")
+
+    def found(**options):
+        answers = find_with_pynetdicom(listener, identifier, **options)
+        assert [status for status, _ in answers] == [0xFF00] * 3 + [0x0000], options
+        return sorted(
+            (a.StudyInstanceUID, str(a.PatientName), a.StudyDate, str(a.ModalitiesInStudy),
+             int(a.NumberOfStudyRelatedInstances), a.RetrieveAETitle, a.QueryRetrieveLevel)
+            for status, a in answers if status == 0xFF00
+        )  # fmt: skip
+
+    expected = found(syntaxes=[ImplicitVRLittleEndian])
+    assert {(a[1], a[4], a[5]) for a in expected} == {
+        ("Doe^Jane", 4, "OHIFSITE"), ("Doe^John", 3, "OHIFSITE"), ("Smith^Anna", 1, "OHIFSITE")
+    }  # fmt: skip
+    for options in (
+        {"syntaxes": [ExplicitVRLittleEndian]},
+        {"syntaxes": [ExplicitVRLittleEndian], "max_pdu": 64},  # every message in fragments
+        {"syntaxes": [ImplicitVRLittleEndian], "max_pdu": 7},  # a byte to a fragment
+        {"syntaxes": [DeflatedExplicitVRLittleEndian]},
+        {"syntaxes": [ExplicitVRBigEndian]},
+    ):
+        assert found(**options) == expected, options
+
+
+def test_findscu_reads_answers_in_fragments(listener, remote_ae, dcmtk, tmp_path):
+    """Answers longer than findscu's smallest maximum PDU (4 KiB) arrive in fragments."""
+    remote_ae("WORKSTATION")
+    comments = "a long comment " * 500 + "end"
+    series = ct_series(3, rows=16, columns=16)
+    for ds in series:
+        ds.ImageComments = comments
+        assert receive_one(ds).ok
+    study = series[0].StudyInstanceUID
+    stored = Study.objects.get(study_instance_uid=study)
+    caches.build(stored.pk, stored.generation)  # ImageComments is read from the DICOM JSON
+    images = findscu(dcmtk, listener, tmp_path, "-S", ["QueryRetrieveLevel=IMAGE",
+                     f"StudyInstanceUID={study}", "SOPInstanceUID", "ImageComments"],
+                     options=["--max-pdu", "4096"])  # fmt: skip
+    assert sorted(i.SOPInstanceUID for i in images) == sorted(ds.SOPInstanceUID for ds in series)
+    assert {i.ImageComments for i in images} == {comments}
+
+
 @pytest.mark.parametrize("level", ["STUDY", "SERIES", "IMAGE"])
 def test_answers_hold_what_pydicom_reads_from_the_dicom_json(level, transactional_db):
-    """Each answer's elements are converted from the match's DICOM JSON one by one: the same
-    values pydicom's own reader gives, for names with three component groups, several values,
-    numbers and dates."""
+    """Each answer's elements are converted from the match's DICOM JSON one by one, and written
+    to bytes from it: the same values pydicom's own reader gives, for names with three
+    component groups, several values, numbers and dates."""
     from pydicom import Dataset
+    from pydicom.filebase import DicomBytesIO
 
-    from dicomnet import find
+    from dicomnet import find, jsonbytes
 
     ds = mr_slice(0, patient_name="Yamada^Tarou=山田^太郎=やまだ^たろう", patient_id="PID-Y")
     assert receive_one(ds).ok
@@ -233,7 +296,10 @@ def test_answers_hold_what_pydicom_reads_from_the_dicom_json(level, transactiona
     request = find.parse(identifier, patient_root=False)
 
     matches = list(find._rows(request.query, find.EVERYTHING))
-    answers = list(find.answers(request, "OHIFSITE"))
+    answers = [
+        pydicom.dcmread(DicomBytesIO(jsonbytes.encode(found, implicit_vr=False)), force=True)
+        for found in find.answers(request, "OHIFSITE")
+    ]
     assert len(answers) == len(matches) == (1 if level == "STUDY" else 2)
     for match, answer in zip(matches, answers, strict=True):
         expected = Dataset.from_json(match)
