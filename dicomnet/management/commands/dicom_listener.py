@@ -1,6 +1,7 @@
 """Run the DICOM listener (C-ECHO, C-STORE, C-FIND, C-MOVE, C-GET) until stopped."""
 
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -57,6 +58,10 @@ def serve(bind: str, port: int, *, shared_port: bool) -> None:
     """Listen until TERM (run.sh, compose) or Ctrl-C: no new associations, then pynetdicom
     closes the socket."""
     server = listener.start(bind, port, block=False, shared_port=shared_port)
+    # What is loaded by now (Django, pydicom's and pynetdicom's dictionaries, the AE) lasts as
+    # long as the process: frozen, a full garbage collection no longer walks it. Such a
+    # collection took about 90 ms, once every few C-FINDs of hundreds of answers.
+    gc.freeze()
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
