@@ -10,6 +10,7 @@ here touches the system Orthanc service or its configuration.
 """
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -51,6 +52,18 @@ def _memory_mb(pid: int, field: str) -> float:
             if line.startswith(f"{field}:"):
                 total += int(line.split()[1])
     return total / 1024
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its children."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:

@@ -36,7 +36,7 @@ import dicomweb_ops as ops  # noqa: E402
 import timing  # noqa: E402
 from dicomweb import start_logged_in  # noqa: E402
 from ingest import machine  # noqa: E402
-from orthanc import _children, rss_mb  # noqa: E402
+from orthanc import cpu_seconds, rss_mb  # noqa: E402
 from ours import Archive  # noqa: E402
 from seaweed.server import SeaweedFs, free_port  # noqa: E402
 
@@ -167,18 +167,6 @@ def big_study(server: ops.Server, archive: Archive, files: list[Path]) -> dict:
         "rss_max": max(samples, default=before),
         "rss_after": rss_mb(pid),
     }
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) used so far by a process and its children."""
-    total = 0
-    for p in [pid, *_children(pid)]:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def retrieve_study(server: ops.Server, study: str) -> int:
