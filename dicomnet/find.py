@@ -31,7 +31,10 @@ PATIENT_KEYS = {"PatientName", "PatientID", "PatientBirthDate", "PatientSex",
 # Keys answered by the SCP itself, never matched.
 SCP_KEYS = {"QueryRetrieveLevel", "SpecificCharacterSet", "RetrieveAETitle",
             "InstanceAvailability", "NumberOfPatientRelatedStudies"}  # fmt: skip
-PAGE = 500  # rows per statement; answers go out as they are read
+# Rows per statement; answers go out as they are read. Each statement after the first walks
+# again the rows the ones before it skipped (OFFSET): 709 answers to PatientName=Smith* at
+# 12,000 studies took 25 ms of SQL in two statements of 500, 16 ms in one of 1,000.
+PAGE = 1000
 
 IDENTIFIER_DOES_NOT_MATCH = 0xA900
 UNABLE_TO_PROCESS = 0xC000

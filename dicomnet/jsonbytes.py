@@ -8,6 +8,7 @@ pydicom writes them (the tests compare the bytes); anything else (sequences, bin
 an element too long for its VR) is pydicom's to write.
 """
 
+import functools
 import struct
 
 from pydicom import Dataset
@@ -34,33 +35,41 @@ def encode(found: dict, *, implicit_vr: bool) -> bytes:
     """The elements of ``found`` (DICOM JSON, keys ``GGGGEEEE``) in tag order."""
     parts = []
     for key, entry in sorted(found.items()):
-        tag = int(key, 16)
         vr = entry["vr"]
         value = _value(vr, entry)
-        if value is None or (len(value) > 0xFFFE and vr not in LONG_VRS and not implicit_vr):
-            parts.append(_with_pydicom(tag, entry, implicit_vr))
-        elif implicit_vr:
-            parts.append(struct.pack("<HHI", tag >> 16, tag & 0xFFFF, len(value)) + value)
-        elif vr in LONG_VRS:
-            parts.append(struct.pack("<HH2s2xI", tag >> 16, tag & 0xFFFF, vr.encode(), len(value))
-                         + value)  # fmt: skip
+        tag, length_format = _header(key, vr, implicit_vr)
+        if value is None or (length_format == "<H" and len(value) > 0xFFFE):
+            parts.append(_with_pydicom(key, entry, implicit_vr))
         else:
-            parts.append(struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value))
-                         + value)  # fmt: skip
+            parts += (tag, struct.pack(length_format, len(value)), value)
     return b"".join(parts)
+
+
+@functools.cache
+def _header(key: str, vr: str, implicit_vr: bool) -> tuple[bytes, str]:
+    """An element's header but its value's length, and that length's format (worked out
+    once for each key a search asks for, not once an answer)."""
+    group, element = divmod(int(key, 16), 0x10000)
+    if implicit_vr:
+        return struct.pack("<HH", group, element), "<I"
+    if vr in LONG_VRS:
+        return struct.pack("<HH2s2x", group, element, vr.encode()), "<I"
+    return struct.pack("<HH2s", group, element, vr.encode()), "<H"
 
 
 def _value(vr: str, entry: dict) -> bytes | None:
     """The element's value field, or None when pydicom is to write the element."""
-    if vr == "SQ" or "InlineBinary" in entry or "BulkDataURI" in entry:
-        return None
     values = entry.get("Value")
+    if vr == "SQ" or (values is None and len(entry) > 1):  # InlineBinary, BulkDataURI
+        return None
     if not values:
         return b""
     if vr in TEXT_VRS:
         if vr == "PN":
             values = [qidojson.person_name_text(value) for value in values]
-        text = "\\".join("" if value is None else str(value) for value in values).encode("utf-8")
+        elif None in values:
+            values = ["" if value is None else value for value in values]
+        text = "\\".join(map(str, values)).encode("utf-8")
         if len(text) % 2:
             text += b"\0" if vr == "UI" else b" "
         return text
@@ -69,11 +78,11 @@ def _value(vr: str, entry: dict) -> bytes | None:
     return None
 
 
-def _with_pydicom(tag: int, entry: dict, implicit_vr: bool) -> bytes:
+def _with_pydicom(tag: str, entry: dict, implicit_vr: bool) -> bytes:
     vr = entry["vr"]
     key = next((k for k in ("Value", "InlineBinary", "BulkDataURI") if k in entry), None)
     value = entry[key] if key else None
-    element = DataElement.from_json(Dataset, f"{tag:08X}", vr, value, key)
+    element = DataElement.from_json(Dataset, tag, vr, value, key)
     fp = DicomBytesIO()
     fp.is_little_endian = True
     fp.is_implicit_VR = implicit_vr

@@ -15,7 +15,9 @@ from collections.abc import Iterable
 
 from pydicom.uid import UID
 
-BATCH = 64 * 1024  # bytes a write gathers; C-CANCEL and the association are checked between
+# Bytes a write gathers (about 80 study answers): the peer reads the first answers while the
+# next are made, and C-CANCEL and the association are looked at between writes.
+BATCH = 16 * 1024
 C_FIND_RSP = 0x8020
 PENDING = 0xFF00
 # CommandDataSetType: 0x0101 is "no data set", any other value says one follows (PS3.7 E.1);
