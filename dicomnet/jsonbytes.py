@@ -45,7 +45,7 @@ def encode(found: dict, *, implicit_vr: bool) -> bytes:
     return b"".join(parts)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)  # bounded: peers choose the keys
 def _header(key: str, vr: str, implicit_vr: bool) -> tuple[bytes, str]:
     """An element's header but its value's length, and that length's format (worked out
     once for each key a search asks for, not once an answer)."""
