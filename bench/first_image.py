@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "e2e")
 
 import corpus  # noqa: E402
 import dicom_data  # noqa: E402
+import first_image_trace  # noqa: E402
 from ingest import machine  # noqa: E402
 from ohif_first_image import FIRST_IMAGE_JS, OhifProxy, browser_profile  # noqa: E402
 from orthanc import Orthanc  # noqa: E402
@@ -89,8 +90,10 @@ def write_corpus(count: int, size: int, dx_size: int) -> tuple[Path, str, str]:
     return folder, ct_study, dx_study
 
 
-def throttled_page(playwright, base: str, network, cookies: list[dict]):
+def throttled_page(playwright, base: str, network, cookies: list[dict], trace: bool = False):
     profile, context, page = browser_profile(playwright, cookies)
+    if trace:
+        context.add_init_script(first_image_trace.INIT_JS)
     # OHIF's bundles into the profile's cache first, unthrottled: the same for every server,
     # and what a workstation that opened the viewer before has.
     page.goto(f"{base}/ohif/", wait_until="networkidle", timeout=120_000)
@@ -120,16 +123,23 @@ def throttled_page(playwright, base: str, network, cookies: list[dict]):
 
     cdp.on("Network.requestWillBeSent", sent)
     cdp.on("Network.loadingFinished", finished)
+    if trace:
+        received["log"] = first_image_trace.NetworkLog(cdp)
     return context, page, received, profile
 
 
-def one_run(playwright, base, ct_study, dx_study, network, cookies, count: int, wait: float):
+def one_run(
+    playwright, base, ct_study, dx_study, network, cookies, count: int, wait: float, trace: str = ""
+):
     """One fresh profile: the CT (first image, then every slice at full resolution, waiting
     at most ``wait`` seconds for those: a run that never gets there reports NaN and how
-    many slices it had), then the DX."""
+    many slices it had), then the DX. ``trace``: a file name (no suffix) under which
+    ``first_image_trace`` writes the CT's requests and OHIF's timeline."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    context, page, received, profile = throttled_page(playwright, base, network, cookies)
+    context, page, received, profile = throttled_page(
+        playwright, base, network, cookies, trace=bool(trace)
+    )
     try:
         started = time.monotonic()
         page.goto(f"{base}/ohif/viewer?StudyInstanceUIDs={ct_study}", wait_until="commit")
@@ -146,6 +156,10 @@ def one_run(playwright, base, ct_study, dx_study, network, cookies, count: int, 
             loaded, total = page.evaluate(ALL_LOADED_JS)
             print(f"  not every slice after {wait:.0f} s: {loaded} of {total}", flush=True)
             whole = float("nan")
+        if trace:
+            rows = received["log"].since("/ohif/viewer")
+            timeline = first_image_trace.page_timeline(page, rows[0]["origin_wall"])
+            first_image_trace.save(Path(trace).parent, Path(trace).name, rows, timeline, first)
         ct_bytes = received["bytes"]
         received["bytes"] = 0
         started = time.monotonic()
@@ -161,10 +175,15 @@ def one_run(playwright, base, ct_study, dx_study, network, cookies, count: int, 
 def measure(playwright, label, base, studies, networks, cookies, args, results):
     for network in networks:
         name = f"{network[0]:g} Mbit/s {network[1]:g} ms" if network else "unthrottled"
-        rows = [
-            one_run(playwright, base, *studies, network, cookies, args.count, args.wait)
-            for _ in range(args.runs)
-        ]
+        rows = []
+        for run in range(args.runs):
+            trace = ""
+            if args.trace:
+                slug = "".join(c if c.isalnum() else "-" for c in f"{label} {name} {run}")
+                trace = str(Path(args.trace) / slug)
+            rows.append(
+                one_run(playwright, base, *studies, network, cookies, args.count, args.wait, trace)
+            )
         median = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
         results[(label, name)] = median
         print(
@@ -239,6 +258,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--wait", type=float, default=600, help="seconds to wait for every CT slice (600)"
+    )
+    parser.add_argument(
+        "--trace",
+        default="",
+        help="folder for each run's request waterfall and OHIF timeline (first_image_trace)",
     )
     args = parser.parse_args()
     networks = [parse_network(n) for n in (args.network or ["20:40", "none"])]
