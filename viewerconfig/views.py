@@ -21,8 +21,8 @@ from django.views.static import was_modified_since
 from accounts.roles import ADMIN, UPLOADER, has_role, role_required
 
 from . import assets, build
-from .appconfig import Allowed, SiteUrls, build_app_config, to_js
-from .models import DataSource, ViewerSettings
+from .appconfig import Allowed, SiteUrls, build_app_config, htj2k_delivery, to_js
+from .models import DataSource, Htj2kDelivery, ViewerSettings
 
 IMMUTABLE = "private, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -91,7 +91,8 @@ def asset(request, path):
             raise Http404("no such file in the OHIF build, nor one of its routes")
         return _index(request)
     modified = file.stat().st_mtime
-    cache = IMMUTABLE if assets.is_hashed(path) else REVALIDATE
+    versioned = assets.is_versioned(build_dir, request.GET.get("v"))
+    cache = IMMUTABLE if assets.is_hashed(path) or versioned else REVALIDATE
     if cache == REVALIDATE and not was_modified_since(
         request.headers.get("If-Modified-Since"), modified
     ):
@@ -116,7 +117,11 @@ def asset(request, path):
 
 def _index(request):
     build_dir = Path(settings.OHIF_BUILD_DIR)
-    body = assets.index_html(build_dir, viewer_prefix(), reverse("worklist:study_list"))
+    preload = ()
+    if (source := DataSource.objects.default()) and htj2k_delivery(source) != Htj2kDelivery.OFF:
+        preload = tuple(filter(None, [assets.htj2k_decoder(build_dir)]))
+    worklist = reverse("worklist:study_list")
+    body = assets.index_html(build_dir, viewer_prefix(), worklist, preload)
     gzip_ok = _GZIP.search(request.headers.get("Accept-Encoding", "")) is not None
     return _finish(request, _body_response(body, assets.content_type("index.html"), gzip_ok), NEVER)
 

@@ -35,7 +35,7 @@ def test_index_is_rewritten_for_the_prefix(admin_client):
     assert response["Cache-Control"] == "no-store"
     assert f'src="/ohif/{app_bundle()}"' in html
     assert 'src="/ohif/app-config.js"' in html
-    assert 'href="/ohif/app.bundle.css"' in html
+    assert f'href="/ohif/app.bundle.css?v={app_bundle().split(".")[2]}"' in html
     assert 'window.PUBLIC_URL="/ohif/"' in html
     assert 'window.PUBLIC_URL="/"' not in html
     assert "init-service-worker" not in html
@@ -131,6 +131,25 @@ def test_unhashed_files_revalidate(admin_client):
         "/ohif/assets/favicon.ico", HTTP_IF_MODIFIED_SINCE=response["Last-Modified"]
     )
     assert again.status_code == 304
+
+
+def test_chunk_css_is_linked_with_the_build_id_and_kept(admin_client):
+    """Webpack runs a lazily loaded chunk once its CSS has loaded too; CSS named by chunk id
+    (2623.css) was revalidated on every viewer load, a round trip before each such chunk. Its
+    URLs now carry the app bundle's hash, and with that hash it is cached like the bundles."""
+    build = app_bundle().split(".")[2]
+    code = body(admin_client.get(f"/ohif/{app_bundle()}")).decode()
+    assert f'return "" + chunkId + ".css?v={build}"' in code
+    html = body(admin_client.get("/ohif/viewer")).decode()
+    assert f'href="/ohif/app.bundle.css?v={build}"' in html
+    chunk_css = next(p.name for p in BUILD.glob("*.css") if p.name[0].isdigit())
+    kept = admin_client.get(f"/ohif/{chunk_css}?v={build}")
+    assert kept.status_code == 200
+    assert kept["Cache-Control"] == "private, max-age=31536000, immutable"
+    assert body(kept) == (BUILD / chunk_css).read_bytes()
+    # Without the id, or with another build's, revalidated as before.
+    for url in (f"/ohif/{chunk_css}", f"/ohif/{chunk_css}?v=0123456789abcdef"):
+        assert admin_client.get(url)["Cache-Control"] == "no-cache"
 
 
 @pytest.fixture

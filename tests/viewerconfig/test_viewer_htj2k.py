@@ -2,9 +2,14 @@
 default for this archive when it makes renditions, and the option's parameters are what this
 archive's negotiation reads."""
 
+import gzip
 import urllib.parse
+from pathlib import Path
+
+import pytest
 
 from archive.dicomweb import accept
+from viewerconfig import assets
 from viewerconfig.appconfig import ANY_FRAMES, HTJ2K_FRAMES, SiteUrls, build_app_config
 from viewerconfig.models import DataSource, ViewerSettings
 
@@ -31,8 +36,9 @@ def test_auto_follows_renditions_for_this_archive_only(settings):
     settings.RENDITIONS = True
     on = configuration(archive())
     assert on["acceptHeader"] == [HTJ2K_FRAMES, STAR]
+    # Decoded as it grows, but not a CT slice's 180 KB twice (Cornerstone's step: 128 KB).
     assert on["stackRetrieveOptions"] == {
-        "retrieveOptions": {"single": {"streaming": True, "decodeLevel": 1}}
+        "retrieveOptions": {"single": {"streaming": True, "decodeLevel": 1, "minChunkSize": 262144}}
     }
     remote = DataSource(name="r", friendly_name="R", qido_root="https://r.test/dicom-web")
     assert "stackRetrieveOptions" not in configuration(remote)
@@ -56,3 +62,31 @@ def test_byte_ranges_name_htj2k_in_the_url(settings):
     ranges = accept.parse(value)
     assert ranges[0].transfer_syntax == "1.2.840.10008.1.2.4.202"
     assert ranges[1].transfer_syntax == "*"
+
+
+@pytest.mark.django_db
+def test_the_viewer_page_fetches_the_htj2k_decoder_from_its_start(admin_client, settings):
+    """The decode worker asks for OpenJPH's WebAssembly only once the first HTJ2K frame has
+    come; the page asks for it as it starts, so the worker finds it in the HTTP cache."""
+    decoder = assets.htj2k_decoder(Path(settings.OHIF_BUILD_DIR))
+    assert decoder and decoder.endswith(".wasm")
+    bundle = next(
+        b for b in Path(settings.OHIF_BUILD_DIR).glob("*.bundle.*.js") if decoder in b.read_text()
+    )
+    assert "openjph" in bundle.read_text()
+    link = f'<link rel="preload" href="/ohif/{decoder}" as="fetch" crossorigin>'
+
+    DataSource.objects.filter(is_default=True).update(htj2k_delivery="streaming")
+    assert link in page(admin_client)
+    DataSource.objects.filter(is_default=True).update(htj2k_delivery="off")
+    assert decoder not in page(admin_client)
+    settings.RENDITIONS = True
+    DataSource.objects.filter(is_default=True).update(htj2k_delivery="auto")
+    assert link in page(admin_client)
+
+
+def page(client) -> str:
+    response = client.get("/ohif/viewer")
+    assert response.status_code == 200
+    data = response.content
+    return (gzip.decompress(data) if response.get("Content-Encoding") == "gzip" else data).decode()
