@@ -90,6 +90,25 @@ def write_corpus(count: int, size: int, dx_size: int) -> tuple[Path, str, str]:
     return folder, ct_study, dx_study
 
 
+def settle(page, quiet: float = 2.0, most: float = 30.0) -> None:
+    """Wait until the page has asked for nothing new for ``quiet`` seconds. Playwright's
+    "networkidle" (500 ms without traffic) came before OHIF's study list had loaded its last
+    lazy chunks (89, 6495, 8478: 1.1 MB gzipped), so some runs' timed page downloaded them
+    at 20 Mbit/s and others did not, on both servers."""
+    asked = []
+
+    def note(request):
+        asked.append(request.url)
+
+    page.on("request", note)
+    deadline = time.monotonic() + most
+    seen = -1
+    while len(asked) != seen and time.monotonic() < deadline:
+        seen = len(asked)
+        page.wait_for_timeout(quiet * 1000)
+    page.remove_listener("request", note)
+
+
 def throttled_page(playwright, base: str, network, cookies: list[dict], trace: bool = False):
     profile, context, page = browser_profile(playwright, cookies)
     if trace:
@@ -97,6 +116,7 @@ def throttled_page(playwright, base: str, network, cookies: list[dict], trace: b
     # OHIF's bundles into the profile's cache first, unthrottled: the same for every server,
     # and what a workstation that opened the viewer before has.
     page.goto(f"{base}/ohif/", wait_until="networkidle", timeout=120_000)
+    settle(page)
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
     if network:
