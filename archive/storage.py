@@ -87,7 +87,10 @@ def spool(source: BinaryIO) -> Spooled:
     """Copy a stream to a new temporary file in the storage area, hashing it on the way."""
     digest = hashlib.sha256()
     size = 0
-    fd, name = tempfile.mkstemp(dir=incoming_dir(), suffix=".part")
+    try:
+        fd, name = tempfile.mkstemp(dir=root() / ".incoming", suffix=".part")
+    except FileNotFoundError:  # the first file (a folder is made once, not checked each time)
+        fd, name = tempfile.mkstemp(dir=incoming_dir(), suffix=".part")
     try:
         with os.fdopen(fd, "wb") as out:
             while chunk := source.read(CHUNK):

@@ -121,16 +121,16 @@ class Archive:
                 raise RuntimeError(f"celery worker did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.1)
 
-    def reader_session(self, username: str) -> str:
-        """A session key for a new user with the reader role, made as a login would (the
-        configured session engine and the first authentication backend)."""
+    def reader_session(self, username: str, role: str = "reader") -> str:
+        """A session key for a new user with the reader role (or ``role``), made as a login
+        would (the configured session engine and the first authentication backend)."""
         from importlib import import_module
 
         from django.conf import settings
         from django.contrib.auth.models import Group, User
 
         user = User.objects.create_user(username, password="unused-bench-password")
-        user.groups.add(Group.objects.get_or_create(name="reader")[0])
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
         session = import_module(settings.SESSION_ENGINE).SessionStore()
         session["_auth_user_id"] = str(user.pk)
         session["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[0]
