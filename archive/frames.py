@@ -7,6 +7,7 @@ cannot be worked out cheaply; readers then fall back to pydicom. Knows nothing o
 """
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import pydicom
@@ -24,7 +25,12 @@ class FramesError(ValueError):
     pass
 
 
-def locate(path: Path, dataset: pydicom.Dataset) -> Frames | None:
+def locate(
+    path: Path, dataset: pydicom.Dataset, number: Callable[[str], int | None] | None = None
+) -> Frames | None:
+    """``number(keyword)``: the attribute as an int, None when absent or not one number, and
+    raising what pydicom raises converting it (by default through pydicom's value)."""
+    number = number or (lambda keyword: _int(dataset.get(keyword)))
     elem = next((dataset._dict[t] for t in PIXEL_TAGS if t in dataset._dict), None)
     if elem is None:
         return None
@@ -34,9 +40,9 @@ def locate(path: Path, dataset: pydicom.Dataset) -> Frames | None:
         return None
     if str(getattr(dataset.file_meta, "TransferSyntaxUID", "")) == DEFLATED:
         return None  # offsets point into the inflated stream, not the file
-    nframes = _int(dataset.get("NumberOfFrames")) or 1
+    nframes = number("NumberOfFrames") or 1
     if length != UNDEFINED:
-        return _native(dataset, tell, length, nframes)
+        return _native(dataset, number, tell, length, nframes)
     with open(path, "rb") as f:
         little = _little_endian(dataset)
         bot, fragments = _items(f, tell, little)
@@ -52,11 +58,11 @@ def read(path: Path, pieces: list) -> bytes:
     return b"".join(parts)
 
 
-def _native(dataset, tell: int, length: int, nframes: int) -> Frames | None:
-    rows = _int(dataset.get("Rows"))
-    columns = _int(dataset.get("Columns"))
-    samples = _int(dataset.get("SamplesPerPixel")) or 1
-    bits = _int(dataset.get("BitsAllocated"))
+def _native(dataset, number, tell: int, length: int, nframes: int) -> Frames | None:
+    rows = number("Rows")
+    columns = number("Columns")
+    samples = number("SamplesPerPixel") or 1
+    bits = number("BitsAllocated")
     if not rows or not columns or not bits or bits % 8:
         return None  # 1-bit pixels pack across frame boundaries; leave those to pydicom
     frame_length = rows * columns * samples * bits // 8

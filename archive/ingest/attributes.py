@@ -99,6 +99,31 @@ def uid(dataset: pydicom.Dataset, keyword: str) -> str:
     return str(dataset.get(keyword, "") or "").strip()
 
 
+def number(dataset: pydicom.Dataset, keyword: str) -> int | None:
+    """``int()`` of pydicom's value of a US or IS attribute (None when absent, empty or several
+    values), raising what pydicom raises converting it: one raw US or plain-digits IS value
+    is decoded here, anything else goes through pydicom (``frames.locate`` reads the image's
+    numbers with this)."""
+    tag = tag_for_keyword(keyword)
+    elem = dataset._dict.get(tag)
+    if elem is None:
+        return None
+    if isinstance(elem, RawDataElement) and elem.value is not None:
+        vr, data = elem.VR or dictionary_VR(tag), elem.value
+        if vr == "US" and len(data) % 2 == 0:  # an odd length makes pydicom raise
+            order = "little" if elem.is_little_endian else "big"
+            return int.from_bytes(data, order) if len(data) == 2 else None
+        if vr == "IS":
+            text = data.decode(_ASCII).strip(" \x00")
+            if text.isascii() and text.isdigit():
+                return int(text)
+    value = dataset.get(keyword)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
 def _raw(elem, column: Column) -> tuple[str, bytes] | None:
     """The VR and bytes of an element still in raw form whose VR is decoded here; None for
     any other (pydicom converts it)."""
@@ -139,6 +164,8 @@ def _number(text: str) -> int | None:
     """An IS value as an int, as ``int()`` of pydicom's ``IS`` (None for none or several)."""
     if not text or "\\" in text:
         return None
+    if text.isascii() and text.isdigit():
+        return int(text)
     try:
         value = IS(text)
         return int(value) if value != "" else None

@@ -80,7 +80,9 @@ def parse(spooled: storage.Spooled) -> Parsed:
     try:
         _check_complete(dataset, spooled.size)
         _check_depth(dataset, settings.INGEST_MAX_SEQUENCE_DEPTH)
-        offsets = frames.locate(spooled.path, dataset)
+        offsets = frames.locate(
+            spooled.path, dataset, lambda keyword: attributes.number(dataset, keyword)
+        )
     except Rejected as exc:
         exc.uids = found
         raise

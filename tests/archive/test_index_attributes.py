@@ -11,9 +11,11 @@ from dicom_data import bundled_files, ct_slice, to_bytes
 from pydicom.data import get_charset_files
 from pydicom.uid import ExplicitVRBigEndian, ImplicitVRLittleEndian
 
+from archive import frames
 from archive.ingest import attributes, read
 
 UIDS = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+NUMBERS = ("Rows", "Columns", "SamplesPerPixel", "BitsAllocated", "NumberOfFrames")
 
 
 def through_pydicom(dataset) -> dict:
@@ -29,14 +31,27 @@ def both_ways(source) -> tuple[dict, dict] | None:
             slow = pydicom.dcmread(source(), defer_size=read.DEFER_SIZE)
         except Exception:
             return None  # pydicom cannot read it: ingest refuses it before its attributes
-        fast_uids = {key: _or_error(attributes.uid, fast, key) for key in UIDS}
-        slow_uids = {
-            key: _or_error(lambda ds, key: str(ds.get(key, "") or ""), slow, key) for key in UIDS
-        }
-        return (
-            {**attributes.read(fast, read.COLUMNS), **fast_uids},
-            {**through_pydicom(slow), **{key: value.strip() for key, value in slow_uids.items()}},
+        return _every_value(fast, attributes.uid, attributes.number), _every_value(
+            slow, _pydicom_uid, _pydicom_number, through_pydicom
         )
+
+
+def _every_value(dataset, uid, number, columns=None) -> dict:
+    """The index's columns, the UIDs ``read.parse`` checks and the numbers ``frames.locate``
+    reads (or the name of the error reading one raises)."""
+    values = {f"uid {key}": _or_error(uid, dataset, key) for key in UIDS}
+    values |= {f"number {key}": _or_error(number, dataset, key) for key in NUMBERS}
+    return values | (columns or (lambda ds: attributes.read(ds, read.COLUMNS)))(dataset)
+
+
+def _pydicom_uid(dataset, keyword):
+    """What ``read.parse`` read before."""
+    return str(dataset.get(keyword, "") or "").strip()
+
+
+def _pydicom_number(dataset, keyword):
+    """What ``frames.locate`` reads by default."""
+    return frames._int(dataset.get(keyword))
 
 
 def _or_error(function, dataset, key):

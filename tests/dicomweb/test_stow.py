@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 from dicom_data import ct_series, ct_slice, to_bytes, uid
+from pydicom.dataset import Dataset
 from stored import stored_bytes
 from stow_support import BASE, Api, user_with_role
 
@@ -147,6 +148,7 @@ def test_same_instance_again_is_202_with_warning(api):
     [item] = items(response.json(), REFERENCED)
     assert value(item[SOP_INSTANCE]) == ds.SOPInstanceUID
     assert value(item[WARNING_REASON]) == 0xB006
+    assert Dataset.from_json(response.json()).to_json_dict() == response.json()
     assert stored_state() == before
 
 
@@ -175,6 +177,9 @@ def test_some_failed_is_202_with_failed_sequence(api):
     [referenced] = items(answer, REFERENCED)
     assert value(referenced[SOP_INSTANCE]) == good.SOPInstanceUID
     assert Instance.objects.count() == 1
+    # DICOM JSON that pydicom reads and writes back as it is (the not-DICOM part has no UIDs)
+    assert Dataset.from_json(answer).to_json_dict() == answer
+    assert failed[SOP_INSTANCE] == {"vr": "UI"}
 
 
 def test_none_stored_is_409(api):
