@@ -21,6 +21,8 @@ from django.core.cache import cache
 from django.db import DatabaseError, transaction
 from django.dispatch import receiver
 
+from ohifsite.writers import one_writer
+
 from . import current
 from .models import AccessEvent
 
@@ -121,7 +123,7 @@ def _save(events: list[AccessEvent]) -> None:
         for field in ("username", "query", "path", "user_agent", "patient_name", "patient_id"):
             setattr(event, field, getattr(event, field).replace("\x00", ""))
     try:
-        with transaction.atomic():
+        with one_writer(), transaction.atomic():
             AccessEvent.objects.bulk_create(events)
     except DatabaseError:
         first = events[0]

@@ -15,10 +15,9 @@ the same study, series or instance first makes the whole transaction start again
 it sees that writer's rows.
 """
 
-import contextlib
-import fcntl
+from django.db import IntegrityError, OperationalError, transaction
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from ohifsite.writers import one_writer
 
 from ..models import Series, Study
 from . import held, place
@@ -40,7 +39,7 @@ def index_studies(studies: list[list[Parsed]]) -> list[list[IngestResult]]:
         works = [Work(studies[k]) for k in order]
         placement = None
         try:
-            with _one_writer(), transaction.atomic():
+            with one_writer(), transaction.atomic():
                 _write(works, careful=attempt > 0)
                 files = [one for work in works for one in work.to_place]
                 if files:
@@ -65,23 +64,6 @@ def index_studies(studies: list[list[Parsed]]) -> list[list[IngestResult]]:
     for k, work in zip(order, works, strict=True):
         results[k] = work.results
     return results
-
-
-@contextlib.contextmanager
-def _one_writer():
-    """SQLite lets one transaction write at a time, and a writer that finds the database
-    locked sleeps (1, 2, 5, 10, ... 100 ms: SQLite's busy handler) before it looks again: with
-    four STOW clients, a request spent a quarter of its time asleep there. Slices wait for each
-    other on a file lock beside the database instead, which the kernel hands to the next one
-    the moment it is released. Not inside an outer transaction: that may hold the database's
-    lock already, and a slice holding the file lock would then wait for it."""
-    if connection.vendor != "sqlite" or connection.in_atomic_block or connection.is_in_memory_db():
-        yield
-        return
-    # A file opened for each slice: threads of one process exclude each other too.
-    with open(f"{connection.settings_dict['NAME']}.writer-lock", "ab") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock
 
 
 def _conflict(exc: Exception) -> bool:
