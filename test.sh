@@ -9,7 +9,8 @@
 #         compose does, on PostgreSQL and Redis), or every test when pass 1 could not run.
 # Pass 3 (with pass 1): STORAGE_BACKEND=s3 against SeaweedFS (tests/seaweed/), the tests that
 #         store and read files (tests/dicomweb, tests/worklist; not the browser ones).
-# Extra arguments go to pytest in both passes, e.g. ./test.sh -k ingest
+# Extra arguments go to pytest in every pass, e.g. ./test.sh -k ingest. Pass 1 prints its 25
+# slowest tests, to keep the suite within its 15 minutes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/setup.sh test
@@ -68,7 +69,7 @@ browser_done=0
 if reachable "$pg_url" && reachable "$redis_url"; then
   echo "==> pass 1: PostgreSQL + Redis"
   DATA_DIR="$work/pg" DATABASE_URL="$pg_url" CELERY_BROKER_URL="$redis_url" \
-    CACHE_URL="$cache_url" CACHE_KEY_PREFIX="test-$$" .venv/bin/pytest "$@" || status=$?
+    CACHE_URL="$cache_url" CACHE_KEY_PREFIX="test-$$" .venv/bin/pytest --durations=25 "$@" || status=$?
   browser_done=1
   echo "==> pass 3: PostgreSQL + Redis, files in an S3 bucket (SeaweedFS): the tests that store and read files"
   TEST_STORAGE_BACKEND=s3 DATA_DIR="$work/s3" DATABASE_URL="$pg_url" CELERY_BROKER_URL="$redis_url" \
