@@ -16,6 +16,7 @@ from pydicom.charset import convert_encodings
 from pydicom.dataelem import DataElement
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
+from pydicom.valuerep import EXPLICIT_VR_LENGTH_32
 
 from archive.dicomweb import qidojson
 
@@ -25,8 +26,6 @@ TEXT_VRS = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "S
             "UC", "UI", "UR", "UT"}  # fmt: skip
 NUMBER_FORMATS = {"US": "H", "SS": "h", "UL": "I", "SL": "i", "UV": "Q", "SV": "q",
                   "FL": "f", "FD": "d"}  # fmt: skip
-# Explicit VR: these have two reserved bytes and a 4-byte length, the others a 2-byte length.
-LONG_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
 # The text's character set: answers say ISO_IR 192 (find.py), UTF-8.
 ENCODINGS = convert_encodings(["ISO_IR 192"])
 
@@ -52,7 +51,7 @@ def _header(key: str, vr: str, implicit_vr: bool) -> tuple[bytes, str]:
     group, element = divmod(int(key, 16), 0x10000)
     if implicit_vr:
         return struct.pack("<HH", group, element), "<I"
-    if vr in LONG_VRS:
+    if vr in EXPLICIT_VR_LENGTH_32:  # two reserved bytes and a 4-byte length (PS3.5 7.1.2)
         return struct.pack("<HH2s2x", group, element, vr.encode()), "<I"
     return struct.pack("<HH2s", group, element, vr.encode()), "<H"
 
