@@ -1,11 +1,13 @@
 """Timing and checking helpers for the HTTP benchmarks: run requests from N client threads,
 keep each latency, summarise as median / p95; split multipart/related answers."""
 
+import os
 import statistics
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 
 class Invalid(Exception):
@@ -124,3 +126,30 @@ def multipart_body(parts: list[bytes], media_type: str = "application/dicom") ->
     chunks.append(f"--{boundary}--\r\n".encode())
     content_type = f'multipart/related; type="{media_type}"; boundary={boundary}'
     return content_type, b"".join(chunks)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds of these processes and all their descendants (gunicorn's
+    workers, Celery's pool), read from /proc: what a server spent, whatever else the machine
+    was doing. A descendant that already exited is not counted unless its parent waited for it
+    (then it is in the parent's children's times)."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        parents[pid] = int(fields[1])
+        times[pid] = sum(int(value) for value in fields[11:15]) / tick
+    wanted = set(pids)
+    grew = True
+    while grew:
+        found = {pid for pid, parent in parents.items() if parent in wanted} - wanted
+        grew = bool(found)
+        wanted |= found
+    return sum(times.get(pid, 0.0) for pid in wanted)
