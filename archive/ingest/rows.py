@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from .. import storage
 from ..models import INSTANCE_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Instance, Series, Study
+from .inserts import insert_rows
 from .outcome import IngestResult, Status
 from .read import Parsed
 
@@ -88,13 +89,16 @@ class Work:
 def insert(fresh: list[tuple[Work, int, Series]]) -> None:
     """New instance rows, in one insert, each file then due to be placed."""
     paths = [relpath(work.batch[i].attrs) for work, i, _ in fresh]
-    rows = Instance.objects.bulk_create(
-        Instance(series=series, **instance_attrs(work.batch[i], path))
-        for (work, i, series), path in zip(fresh, paths, strict=True)
+    pks = insert_rows(
+        Instance,
+        [
+            {"series_id": series.pk, **instance_attrs(work.batch[i], path)}
+            for (work, i, series), path in zip(fresh, paths, strict=True)
+        ],
     )
-    for (work, i, _), row, path in zip(fresh, rows, paths, strict=True):
+    for (work, i, _), pk, path in zip(fresh, pks, paths, strict=True):
         work.will_place(i, path)
-        work.results[i] = work.result(i, Status.STORED, row.pk)
+        work.results[i] = work.result(i, Status.STORED, pk)
 
 
 def with_(result: IngestResult, **changes) -> IngestResult:

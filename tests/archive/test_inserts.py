@@ -1,0 +1,62 @@
+"""``ingest.inserts.insert_rows`` writes what Django's ``bulk_create`` writes: every column,
+defaults and creation times included, and the pks in row order."""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from archive.ingest.inserts import insert_rows
+from archive.models import Instance, Series, Study
+
+pytestmark = pytest.mark.django_db
+
+
+def _values(uid: str, series: Series) -> dict:
+    return {
+        "series_id": series.pk,
+        "sop_instance_uid": uid,
+        "sop_class_uid": "1.2.840.10008.5.1.4.1.1.2",
+        "instance_number": 7,
+        "transfer_syntax_uid": "1.2.840.10008.1.2.1",
+        "rows": 64,
+        "columns": None,
+        "photometric_interpretation": "MONOCHROME2",
+        "content_date": "20260101",
+        "frame_offsets": [[1234, 8192]],
+        "file_path": f"a/b/{uid}.dcm",
+        "file_size": 9358,
+        "sha256": "ab" * 32,
+    }
+
+
+def test_rows_equal_those_bulk_create_writes_and_pks_come_in_order():
+    study = Study.objects.create(study_instance_uid="1.2.3")
+    series = Series.objects.create(study=study, series_instance_uid="1.2.3.4")
+    before = timezone.now()
+    ours = insert_rows(Instance, [_values(f"1.2.3.4.{i}", series) for i in range(30)])
+    django = Instance.objects.bulk_create(
+        Instance(**_values(f"1.2.3.5.{i}", series)) for i in range(30)
+    )
+
+    assert [
+        row.sop_instance_uid for row in Instance.objects.filter(pk__in=ours).order_by("pk")
+    ] == [f"1.2.3.4.{i}" for i in range(30)]
+    assert [Instance.objects.get(pk=pk).sop_instance_uid for pk in ours] == [
+        f"1.2.3.4.{i}" for i in range(30)
+    ]
+    for pk, row in zip(ours, django, strict=True):
+        mine = Instance.objects.filter(pk=pk).values().get()
+        theirs = Instance.objects.filter(pk=row.pk).values().get()
+        assert mine["created_at"] - before < datetime.timedelta(minutes=1)
+        assert mine["created_at"].tzinfo is not None
+        for key in ("id", "created_at", "sop_instance_uid", "file_path"):
+            mine.pop(key), theirs.pop(key)
+        assert mine == theirs
+        assert mine["frame_offsets"] == [[1234, 8192]]
+        assert mine["metadata"] is None and mine["number_of_frames"] is None
+
+
+def test_nothing_to_insert_is_no_statement(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert insert_rows(Instance, []) == []
