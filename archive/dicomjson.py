@@ -4,6 +4,9 @@ pydicom's ``DataElement.to_json_dict`` encodes every element; this module only a
 pixel data and binary values over ``BULK_THRESHOLD`` become BulkDataURIs (never read into
 memory when pydicom deferred them), elements pydicom cannot encode are left out rather than
 failing the instance, and values PostgreSQL's jsonb refuses (NaN, NUL characters) are cleaned.
+Text and number elements pydicom still holds raw are written from their bytes (``rawelements``)
+as ``to_json_dict`` would write them, without pydicom converting each into a ``DataElement``:
+most of the cost of a small instance's JSON.
 Sequences nested deeper than INGEST_MAX_SEQUENCE_DEPTH are left out the same way: the document
 is walked recursively, here and by every reader after (json, PostgreSQL, OHIF). Ingest refuses
 such files; this guards the ones stored before it did. Knows nothing of HTTP, Celery or the
@@ -27,6 +30,9 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
+from pydicom.valuerep import CUSTOMIZABLE_CHARSET_VR
+
+from . import rawelements
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ BULK_THRESHOLD = 1024
 BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
 PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
 AVAILABLE_TRANSFER_SYNTAX = "00083002"
+PN_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 
 BulkPath = tuple[int, ...]  # tag, item index, tag, item index, ..., tag
 UriFor = Callable[[BulkPath], str]
@@ -45,12 +52,16 @@ def read(path: Path | str) -> Dataset:
     return pydicom.dcmread(path, defer_size=BULK_THRESHOLD)
 
 
-def to_json(dataset: Dataset, uri_for: UriFor) -> dict:
+def to_json(dataset: Dataset, uri_for: UriFor, *, decode_raw: bool = True) -> dict:
     """The DICOM JSON object of a dataset; ``uri_for(path)`` gives the BulkDataURI of an
     element. File meta information (group 0002) is not part of the dataset and not included;
     the stored transfer syntax is, as Available Transfer Syntax UID (0008,3002), which PS3.18
-    metadata may carry and OHIF's video handler reads to recognise a film."""
-    out = _dataset(dataset, uri_for, ())
+    metadata may carry and OHIF's video handler reads to recognise a film.
+
+    Text and number elements pydicom holds raw are decoded from their bytes (``rawelements``),
+    the rest converted by pydicom; ``decode_raw=False`` converts every element with pydicom,
+    which the tests compare against."""
+    out = _dataset(dataset, uri_for, (), decode_raw and rawelements.converted_as_usual())
     stored = getattr(getattr(dataset, "file_meta", None), "TransferSyntaxUID", None)
     if stored and AVAILABLE_TRANSFER_SYNTAX not in out:
         out[AVAILABLE_TRANSFER_SYNTAX] = {"vr": "UI", "Value": [str(stored)]}
@@ -97,14 +108,17 @@ def element_at(dataset: Dataset, path: BulkPath) -> DataElement | None:
     return dataset.get(path[-1])
 
 
-def _dataset(dataset: Dataset, uri_for: UriFor, parent: BulkPath) -> dict:
+def _dataset(dataset: Dataset, uri_for: UriFor, parent: BulkPath, decode_raw: bool) -> dict:
     out = {}
+    charsets = []  # the data set's character sets, found when a text value needs them
     for tag in sorted(dataset.keys()):
         if tag.group == 0x0002:
             continue
         path = (*parent, int(tag))
         try:
-            value = _element(dataset, tag, uri_for, path)
+            value = _from_raw(dataset, tag, charsets) if decode_raw else None
+            if value is None:
+                value = _element(dataset, tag, uri_for, path, decode_raw)
         except Exception as exc:  # one bad element must not lose the whole instance
             log.warning("DICOM JSON: element %08X left out: %s", tag, exc)
             continue
@@ -112,7 +126,54 @@ def _dataset(dataset: Dataset, uri_for: UriFor, parent: BulkPath) -> dict:
     return out
 
 
-def _element(dataset: Dataset, tag: BaseTag, uri_for: UriFor, path: BulkPath) -> dict:
+def _from_raw(dataset: Dataset, tag: BaseTag, charsets: list[str]) -> dict | None:
+    """The DICOM JSON of an element pydicom holds raw, decoded from its bytes as pydicom's
+    ``to_json_dict`` would write it after converting it (``_element``); None when pydicom is to
+    convert it (another VR, a value left on disk or one decoded differently)."""
+    raw = dataset._dict[tag]
+    found = rawelements.held(raw)
+    if found is None:
+        return None
+    vr, data = found
+    if vr in rawelements.TEXT_NUMBERS:
+        values = rawelements.text_numbers(vr, data)
+    elif vr in rawelements.STRINGS:
+        if not charsets and vr in CUSTOMIZABLE_CHARSET_VR:
+            charsets += rawelements.encodings(dataset)
+        values = rawelements.strings(vr, data, charsets)
+        if vr == "PN" and values is not None:
+            values = _names(values)
+        elif values == [""]:
+            values = []  # one empty value is none (pydicom's VM 0)
+    elif vr in rawelements.NUMBER_FORMATS:
+        values = rawelements.numbers(vr, data, raw.is_little_endian)
+    elif vr == "AT":
+        values = rawelements.tags(data, raw.is_little_endian)
+    else:
+        return None
+    if values is None:
+        return None
+    return {"vr": vr, "Value": [_clean(v) for v in values]} if values else {"vr": vr}
+
+
+def _names(names: list[str]) -> list[dict] | None:
+    """PN values as pydicom's ``to_json_dict`` writes them: a name's first three groups, its
+    empty trailing groups dropped (``PersonName``); no value for one empty name, and None
+    (pydicom's turn) for an empty one among several, which pydicom fails to write."""
+    out = []
+    for name in names:
+        groups = name.split("=")
+        while groups and not groups[-1]:
+            groups.pop()
+        if not groups:
+            return [] if len(names) == 1 else None
+        out.append(dict(zip(PN_GROUPS, groups, strict=False)))
+    return out
+
+
+def _element(
+    dataset: Dataset, tag: BaseTag, uri_for: UriFor, path: BulkPath, decode_raw: bool
+) -> dict:
     raw = dataset.get_item(tag, keep_deferred=True)
     if _is_deferred_binary(raw):
         return {"vr": _deferred_vr(raw), "BulkDataURI": uri_for(path)}
@@ -120,7 +181,9 @@ def _element(dataset: Dataset, tag: BaseTag, uri_for: UriFor, path: BulkPath) ->
     if elem.VR == "SQ":
         if len(path) // 2 >= (limit := settings.INGEST_MAX_SEQUENCE_DEPTH):
             raise TooDeep(f"sequences nested more than {limit} deep")
-        items = [_dataset(item, uri_for, (*path, i)) for i, item in enumerate(elem.value)]
+        items = [
+            _dataset(item, uri_for, (*path, i), decode_raw) for i, item in enumerate(elem.value)
+        ]
         return {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
     if int(tag) in PIXEL_TAGS and not elem.is_empty:
         return {"vr": elem.VR, "BulkDataURI": uri_for(path)}

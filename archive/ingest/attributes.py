@@ -1,12 +1,9 @@
 """The index's attributes of a data set read by pydicom, taken from the elements' raw values.
 
-pydicom reads a file into raw elements (tag, VR, bytes) and converts one into a ``DataElement``
-when it is looked up, which validates the value and builds its ``MultiValue``, ``PersonName``
-or ``UID``: most of what reading a small file for the index cost. The index keeps text, so
-the common VRs of its attributes are decoded here from the raw bytes with pydicom's own
-decoder (``charset.decode_bytes``, the data set's character sets) and padding rules, giving
-the text that ``str()`` of pydicom's value gives; any other element (another VR, a value
-left on disk, one pydicom converted already) goes through pydicom as before. The test
+The index keeps text: the common VRs of its attributes are decoded from the raw bytes
+(``rawelements``), giving the text that ``str()`` of pydicom's value gives, rather than having
+pydicom convert every element it looks up; any other element (another VR, a value left on
+disk, one pydicom converted already) goes through pydicom as before. The test
 ``test_index_attributes`` compares both ways on every file bundled with pydicom.
 
 Pure: a data set in, a dict of field values out. Knows nothing of files or the database.
@@ -15,16 +12,13 @@ Pure: a data set in, a dict of field values out. Knows nothing of files or the d
 from collections.abc import Iterable
 
 import pydicom
-from pydicom import config
-from pydicom.charset import decode_bytes
-from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataelem import RawDataElement
+from pydicom.datadict import tag_for_keyword
 from pydicom.multival import MultiValue
-from pydicom.valuerep import IS, TEXT_VR_DELIMS
+from pydicom.valuerep import CUSTOMIZABLE_CHARSET_VR, IS
 
-_ASCII = "iso8859"  # pydicom's default_encoding, for the VRs of the default repertoire
-_PLAIN = {"AS", "CS", "DA", "DT", "TM"}  # text as pydicom's convert_string gives it
-_TEXT = {"SH", "LO", "UC"}  # text in the data set's character sets, several values
+from archive import rawelements
+
+_DECODED = {"AS", "CS", "DA", "DT", "TM", "SH", "LO", "UC", "PN", "UI"}  # text VRs decoded here
 _INTS = {"SeriesNumber", "InstanceNumber", "Rows", "Columns", "NumberOfFrames"}
 _INTS |= {"BitsAllocated", "SamplesPerPixel"}
 
@@ -32,7 +26,7 @@ _INTS |= {"BitsAllocated", "SamplesPerPixel"}
 class Column:
     """One index attribute: where it is in a data set, and how long the field is."""
 
-    __slots__ = ("tag", "keyword", "field", "number", "limit", "vr")
+    __slots__ = ("tag", "keyword", "field", "number", "limit")
 
     def __init__(self, keyword: str, field: str, limit: int | None):
         self.tag = tag_for_keyword(keyword)
@@ -40,7 +34,6 @@ class Column:
         self.field = field
         self.number = keyword in _INTS
         self.limit = limit or 64
-        self.vr = dictionary_VR(self.tag)  # what pydicom assumes in an implicit VR file
 
 
 def columns(fields: Iterable[tuple[str, str, int | None]]) -> list[Column]:
@@ -66,21 +59,20 @@ def read(dataset: pydicom.Dataset, table: list[Column]) -> dict:
             continue
         vr, data = raw
         if vr == "US":
-            # One value (two bytes) is an int; none or several are not (pydicom's int()
-            # of an empty or multiple value fails the same way).
-            order = "little" if elem.is_little_endian else "big"
-            values[column.field] = int.from_bytes(data, order) if len(data) == 2 else None
+            # One value is an int; none or several are not (pydicom's int() of an empty or
+            # multiple value fails the same way).
+            found = rawelements.numbers(vr, data, elem.is_little_endian)
+            values[column.field] = found[0] if found and len(found) == 1 else None
             continue
-        if vr in _TEXT or vr == "PN":
-            if encodings is None:
-                encodings = _encodings(dataset)
-            text = _decoded(vr, data, encodings)
-        else:
-            text = data.decode(_ASCII).rstrip(" \x00")
-            if vr == "UI" and "\\" in text:
-                text = "\\".join(one.strip() for one in text.split("\\"))  # UID() strips
-            elif vr == "UI":
-                text = text.strip()
+        if encodings is None and vr in CUSTOMIZABLE_CHARSET_VR:
+            encodings = rawelements.encodings(dataset)
+        found = rawelements.strings(vr, data, encodings)
+        if found is None:  # dates pydicom is configured to convert
+            values[column.field] = _converted(dataset, column)
+            continue
+        if vr == "PN":
+            found = [name.rstrip("=") for name in found]  # str(PersonName): no empty groups
+        text = "\\".join(found)
         values[column.field] = _number(text) if column.number else _cut(text, column)
     return values
 
@@ -89,34 +81,31 @@ def uid(dataset: pydicom.Dataset, keyword: str) -> str:
     """``str()`` of pydicom's value of a UID attribute, stripped; empty when absent. Anything
     but one raw UI value (several, another VR, converted already) goes through pydicom, which
     raises what it raises."""
-    tag = tag_for_keyword(keyword)
-    elem = dataset._dict.get(tag)
-    raw = isinstance(elem, RawDataElement) and elem.value is not None
-    if raw and (elem.VR or dictionary_VR(tag)) == "UI":
-        text = elem.value.decode(_ASCII).rstrip("\x00 ")
-        if "\\" not in text:
-            return text.strip()
+    found = rawelements.held(dataset._dict.get(tag_for_keyword(keyword)))
+    if found is not None and found[0] == "UI":
+        values = rawelements.strings("UI", found[1], None)
+        if len(values) == 1:
+            return values[0]
     return str(dataset.get(keyword, "") or "").strip()
 
 
 def number(dataset: pydicom.Dataset, keyword: str) -> int | None:
     """``int()`` of pydicom's value of a US or IS attribute (None when absent, empty or several
-    values), raising what pydicom raises converting it: one raw US or plain-digits IS value
+    values), raising what pydicom raises converting it: a raw US or plainly written IS value
     is decoded here, anything else goes through pydicom (``frames.locate`` reads the image's
     numbers with this)."""
-    tag = tag_for_keyword(keyword)
-    elem = dataset._dict.get(tag)
+    elem = dataset._dict.get(tag_for_keyword(keyword))
     if elem is None:
         return None
-    if isinstance(elem, RawDataElement) and elem.value is not None:
-        vr, data = elem.VR or dictionary_VR(tag), elem.value
-        if vr == "US" and len(data) % 2 == 0:  # an odd length makes pydicom raise
-            order = "little" if elem.is_little_endian else "big"
-            return int.from_bytes(data, order) if len(data) == 2 else None
-        if vr == "IS":
-            text = data.decode(_ASCII).strip(" \x00")
-            if text.isascii() and text.isdigit():
-                return int(text)
+    found = rawelements.held(elem)
+    if found is not None and found[0] in ("US", "IS"):
+        vr, data = found
+        if vr == "US":
+            values = rawelements.numbers(vr, data, elem.is_little_endian)
+        else:
+            values = rawelements.text_numbers(vr, data)
+        if values is not None:  # else pydicom's turn, to raise (an odd length) or convert
+            return values[0] if len(values) == 1 else None
     value = dataset.get(keyword)
     try:
         return int(value) if value not in (None, "") else None
@@ -127,37 +116,13 @@ def number(dataset: pydicom.Dataset, keyword: str) -> int | None:
 def _raw(elem, column: Column) -> tuple[str, bytes] | None:
     """The VR and bytes of an element still in raw form whose VR is decoded here; None for
     any other (pydicom converts it)."""
-    if not isinstance(elem, RawDataElement) or elem.value is None:
-        return None  # converted already, or its value left on disk (deferred)
-    vr = elem.VR or column.vr  # implicit VR: the dictionary's, as pydicom's hook does
-    if vr in _PLAIN or vr in _TEXT or vr in ("PN", "UI", "US"):
-        if vr in ("DA", "DT", "TM") and config.datetime_conversion:
-            return None
-        if vr == "US" and not column.number:
-            return None
-        return vr, elem.value
-    if vr == "IS" and column.number:
-        return vr, elem.value
+    found = rawelements.held(elem)
+    if found is None:
+        return None
+    vr = found[0]
+    if vr in _DECODED or (column.number and vr in ("US", "IS")):
+        return found
     return None
-
-
-def _decoded(vr: str, data: bytes, encodings: list[str]) -> str:
-    """``str()`` of pydicom's value of a text VR: PN's padding is stripped before decoding,
-    and each name loses its empty trailing groups (``PersonName``); each of several values of
-    the others loses its padding after decoding (``convert_PN``, ``convert_text``)."""
-    if vr == "PN":
-        text = decode_bytes(data.rstrip(b"\x00 "), encodings, TEXT_VR_DELIMS)
-        return "\\".join(one.rstrip("=") for one in text.split("\\"))
-    text = decode_bytes(data, encodings, TEXT_VR_DELIMS)
-    if "\\" in text:
-        return "\\".join(one.rstrip("\x00 ") for one in text.split("\\"))
-    return text.rstrip("\x00 ")
-
-
-def _encodings(dataset: pydicom.Dataset) -> list[str]:
-    """The character sets pydicom decodes the data set's text with (``Dataset.__getitem__``)."""
-    found = dataset.original_character_set or dataset._character_set
-    return [found] if isinstance(found, str) else list(found)
 
 
 def _number(text: str) -> int | None:
