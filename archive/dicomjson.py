@@ -111,7 +111,7 @@ def element_at(dataset: Dataset, path: BulkPath) -> DataElement | None:
 def _dataset(dataset: Dataset, uri_for: UriFor, parent: BulkPath, decode_raw: bool) -> dict:
     out = {}
     charsets = []  # the data set's character sets, found when a text value needs them
-    for tag in sorted(dataset.keys()):
+    for tag in sorted(dataset.keys(), key=int):  # BaseTag compares in Python, int in C
         if tag.group == 0x0002:
             continue
         path = (*parent, int(tag))
