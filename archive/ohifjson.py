@@ -25,6 +25,7 @@ data cannot be fetched through this data source: a document's becomes a ``Direct
 plays as the <video> source.
 """
 
+import functools
 from urllib.parse import urlencode
 
 from pydicom.datadict import keyword_for_tag
@@ -312,7 +313,10 @@ def _natural_item(item: dict) -> dict:
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # bounded: files choose the tags (private ones too)
 def _keyword(tag: str) -> str:
+    """pydicom's keyword of a ``GGGGEEEE`` tag, empty if it has none: looked up once a tag
+    rather than once an element of every instance."""
     try:
         return keyword_for_tag(int(tag, 16))
     except ValueError:
