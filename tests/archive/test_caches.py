@@ -13,6 +13,7 @@ from dicom_data import (
     receive_one,
     uid,
 )
+from django.db import transaction
 
 from archive import caches
 from archive.models import Instance, Series, Study
@@ -234,12 +235,33 @@ def test_extract_either_way_writes_each_missing_instance_once(monkeypatch):
     assert not instances.filter(metadata__isnull=True).exists()
 
 
+@pytest.mark.django_db
+def test_a_batch_writes_only_the_rows_whose_file_is_still_the_one_parsed():
+    """One file replaced while its batch was parsed (another sha256), one instance deleted
+    (nothing parsed): the others' metadata is written, in one statement, with its JSON as is."""
+    study, series = stored_series(ct_series(4, rows=8, columns=8))
+    instances = Instance.objects.filter(series=series).order_by("pk")
+    instances.update(metadata=None)
+    rows = list(instances.values_list("pk", "sha256"))
+    parsed = [(pk, sha, {"00081030": {"vr": "LO", "Value": [f"é {pk}"]}}) for pk, sha in rows]
+    parsed[1] = (rows[1][0], "0" * 64, parsed[1][2])
+    parsed[2] = (rows[2][0], rows[2][1], None)
+
+    with transaction.atomic():
+        written = caches._store(parsed[::-1])
+
+    assert written == 2
+    assert list(instances.values_list("metadata", flat=True)) == [
+        parsed[0][2], None, None, parsed[3][2]
+    ]  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_builds_going_opposite_ways_over_the_same_rows_do_not_deadlock(monkeypatch):
     """A viewer building a study's caches on demand while the worker builds them: both
     write the same instance rows, each in one transaction, and must lock them in one order.
-    Each writer pauses after its first row until the other has written one too (or two
-    seconds have passed, when the other is already waiting for this one's lock)."""
+    Each writer pauses after its first write until the other has written too (or two seconds
+    have passed, when the other is already waiting for this one's locks)."""
     import contextlib
     import threading
 
