@@ -45,9 +45,10 @@ class FolderStore:
     def place_many(self, files: list[tuple[storage.Spooled, str]]) -> None:
         storage.place_many(files)
 
-    def prepare(self, spooled: list[storage.Spooled]) -> None:
-        """Before the transaction that places them: their bytes on disk (``storage.flush``)."""
-        storage.flush(spooled)
+    def prepare(self, files: list[tuple[storage.Spooled, str]]) -> None:
+        """Before the transaction that places them: their folders made, their bytes and the
+        folders' entries on disk (``storage.prepare``)."""
+        storage.prepare(files)
 
     def local_path(self, key: str) -> Path:
         return storage.root() / key
@@ -100,7 +101,7 @@ class BucketStore:
     def object_key(self, key: str) -> str:
         return self.prefix + key
 
-    def prepare(self, spooled: list[storage.Spooled]) -> None:
+    def prepare(self, files: list[tuple[storage.Spooled, str]]) -> None:
         """Nothing to do before the transaction: uploads are verified as they are placed."""
 
     def place_many(self, files: list[tuple[storage.Spooled, str]]) -> None:

@@ -23,7 +23,7 @@ from ..models import Series, Study
 from . import held, place
 from .outcome import IngestResult, failure_of
 from .read import Parsed
-from .rows import Work, insert
+from .rows import Work, insert, relpath
 
 ATTEMPTS = 3
 # PostgreSQL's "deadlock detected" and "could not serialize": start again, as for a conflict.
@@ -34,7 +34,7 @@ def index_studies(studies: list[list[Parsed]]) -> list[list[IngestResult]]:
     """Index the files of several studies (one list per study) in one transaction; the
     results in the same shape and order. Commits unless called inside an outer transaction."""
     order = sorted(range(len(studies)), key=lambda k: studies[k][0].study_instance_uid)
-    place.prepare([parsed.spooled for batch in studies for parsed in batch])
+    place.prepare([(one.spooled, relpath(one.attrs)) for batch in studies for one in batch])
     for attempt in range(ATTEMPTS):
         works = [Work(studies[k]) for k in order]
         placement = None

@@ -47,12 +47,13 @@ class Placement:
         self.journal.unlink(missing_ok=True)
 
 
-def prepare(spooled: list[storage.Spooled]) -> None:
-    """What the store can do for these files before the transaction that places them begins
-    (a folder: flush their bytes), so that it holds its locks for less time."""
+def prepare(files: list[tuple[storage.Spooled, str]]) -> None:
+    """What the store can do for these files (and the paths they will have) before the
+    transaction that places them begins (a folder: make their folders, flush their bytes),
+    so that it holds its locks for less time."""
     # On an error placing them fails the same way, inside the transaction, and reports it.
     with contextlib.suppress(OSError):
-        stores.current().prepare(spooled)
+        stores.current().prepare(files)
 
 
 def place(files: list[tuple[storage.Spooled, str]]) -> Placement:

@@ -33,11 +33,14 @@ def test_a_stored_file_and_its_new_folders_are_flushed(settings, synced):
 
     instance = Instance.objects.get(pk=result.instance_pk)
     final = instance.absolute_path
-    assert synced[0].startswith(str(storage.incoming_dir()))  # the bytes, before the rename
-    # The new folders after the rename, side by side (in any order).
-    assert sorted(synced[1:]) == sorted(
+    # Before the rename, side by side (in any order): the bytes, and the new folders with
+    # the entries that name them; after it, the folder that names the file.
+    before, after = synced[:4], synced[4:]
+    assert [path for path in before if path.startswith(str(storage.incoming_dir()))]
+    assert sorted(path for path in before if os.path.isdir(path)) == sorted(
         [str(final.parent), str(final.parent.parent), str(storage.root())]
     )
+    assert after == [str(final.parent)]
     assert final.read_bytes() == to_bytes(ds)
 
 
@@ -51,7 +54,8 @@ def test_off_flushes_nothing(settings, synced):
 @pytest.mark.django_db(transaction=True)
 def test_the_bytes_are_flushed_before_the_transaction_and_the_folders_in_it(settings, monkeypatch):
     """The disk's writes are not done under the database's locks (SQLite has one writer): only
-    the renames and their folders are."""
+    the renames and the flush of the folder they name the files in are. New folders are made,
+    and their entries flushed, before."""
     from django.db import connections
 
     connection = connections["default"]  # this thread's, read from the flushing threads too
@@ -68,7 +72,13 @@ def test_the_bytes_are_flushed_before_the_transaction_and_the_folders_in_it(sett
 
     final = Instance.objects.get(pk=result.instance_pk).absolute_path
     files = [inside for path, inside in seen if path.startswith(str(storage.incoming_dir()))]
-    folders = {path: inside for path, inside in seen if os.path.isdir(path)}
+    folders = sorted((path, inside) for path, inside in seen if os.path.isdir(path))
     assert files == [False]
-    assert folders == {str(final.parent): True, str(final.parent.parent): True,
-                       str(storage.root()): True}  # fmt: skip
+    assert folders == sorted(
+        [
+            (str(final.parent), False),
+            (str(final.parent.parent), False),
+            (str(storage.root()), False),
+            (str(final.parent), True),
+        ]
+    )
