@@ -11,10 +11,10 @@ import pydicom
 from django.conf import settings
 from pydicom.errors import InvalidDicomError
 
-from .. import frames, storage
+from .. import elements, frames, storage
 from ..models import INSTANCE_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Instance, Series, Study
 from ..uids import is_valid_uid
-from . import attributes, elements
+from . import attributes
 from .outcome import NOT_DICOM, IngestResult, Rejected, Status
 
 # Elements larger than this are not read into memory while indexing (pixel data, overlays).

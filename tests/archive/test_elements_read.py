@@ -1,4 +1,4 @@
-"""``ingest.elements.read`` gives the data set ``pydicom.dcmread`` gives, or hands the file to
+"""``elements.read`` gives the data set ``pydicom.dcmread`` gives, or hands the file to
 it: every file bundled with pydicom (broken ones, other character sets, implicit VR, big
 endian, deflated, sequences of undefined length) and generated ones, cut short too."""
 
@@ -14,8 +14,8 @@ from pydicom.dataelem import DataElement
 from pydicom.sequence import Sequence
 from pydicom.uid import ImplicitVRLittleEndian
 
-from archive import storage
-from archive.ingest import elements, read
+from archive import elements, storage
+from archive.ingest import read
 from archive.ingest.outcome import Rejected
 
 FILES = [path for path in bundled_files() + sorted(get_charset_files()) if os.path.isfile(path)]
