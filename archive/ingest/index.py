@@ -15,6 +15,8 @@ the same study, series or instance first makes the whole transaction start again
 it sees that writer's rows.
 """
 
+from collections.abc import Callable
+
 from django.db import IntegrityError, OperationalError, transaction
 
 from ohifsite.writers import one_writer
@@ -30,9 +32,15 @@ ATTEMPTS = 3
 _RETRY_STATES = {"40P01", "40001"}
 
 
-def index_studies(studies: list[list[Parsed]]) -> list[list[IngestResult]]:
+def index_studies(
+    studies: list[list[Parsed]], then: Callable[[list[list[IngestResult]]], None] | None = None
+) -> list[list[IngestResult]]:
     """Index the files of several studies (one list per study) in one transaction; the
-    results in the same shape and order. Commits unless called inside an outer transaction."""
+    results in the same shape and order. Commits unless called inside an outer transaction.
+
+    ``then(results)`` is called once with the results: inside the transaction that writes
+    them (so what it writes, an access log's rows, commits with them or not at all), or,
+    when placing the files failed and nothing was written, after it."""
     order = sorted(range(len(studies)), key=lambda k: studies[k][0].study_instance_uid)
     place.prepare([(one.spooled, relpath(one.attrs)) for batch in studies for one in batch])
     for attempt in range(ATTEMPTS):
@@ -44,7 +52,9 @@ def index_studies(studies: list[list[Parsed]]) -> list[list[IngestResult]]:
                 files = [one for work in works for one in work.to_place]
                 if files:
                     placement = place.place(files)
-            break
+                if then is not None:
+                    then(_in_order(order, works))
+            return _in_order(order, works)
         except place.PlaceFailed as exc:  # rows rolled back, no file placed
             for work in works:
                 work.results = [
@@ -60,7 +70,15 @@ def index_studies(studies: list[list[Parsed]]) -> list[list[IngestResult]]:
             if placement is not None:
                 placement.undo()
             raise
-    results: list = [None] * len(studies)
+    results = _in_order(order, works)
+    if then is not None:
+        then(results)
+    return results
+
+
+def _in_order(order: list[int], works: list[Work]) -> list[list[IngestResult]]:
+    """The works' results in the order their studies were given (works are in UID order)."""
+    results: list = [None] * len(order)
     for k, work in zip(order, works, strict=True):
         results[k] = work.results
     return results

@@ -6,8 +6,9 @@ then the new instances of every study are indexed and placed in one transaction
 (``index.index_studies``, which locks studies in UID order so that two writers cannot
 deadlock): a slice of small one-instance studies costs one commit and one flush of the disk,
 not one of each per study. ``instances_received`` is sent once the results are
-known; the cache builds (``archive.tasks``) and anything else that follows an arrival listen
-to it, so the pipeline knows nothing of Celery.
+known, inside the transaction that wrote them (so an access log's rows commit with what they
+record); the cache builds (``archive.tasks``) and anything else that follows an arrival
+listen to it, so the pipeline knows nothing of Celery.
 """
 
 from collections.abc import Callable, Iterable, Iterator
@@ -21,8 +22,10 @@ from .index import index_studies
 from .outcome import DATA_SET_DOES_NOT_MATCH, IngestResult, Rejected, rejected
 from .spool import Spool
 
-# Sent with ``arrivals`` and ``results`` (same order) after every ``receive``, inside the
-# caller's transaction if there is one: receivers that queue work use ``on_commit``.
+# Sent with ``arrivals`` and ``results`` (same order) once every ``receive``: inside the
+# transaction that wrote the slice's rows (or the caller's, if any; none when nothing was
+# written). Receivers write in it and queue work with ``on_commit``; should the transaction
+# start again (a concurrent writer), what they wrote is rolled back and they are called again.
 instances_received = Signal()
 
 # How many files a door holding many (import_dicom, a zip) hands to ``receive`` at a time, and
@@ -60,13 +63,20 @@ def receive(arrivals: Iterable[Arrival]) -> list[IngestResult]:
                 continue
             studies.setdefault(parsed.study_instance_uid, []).append((i, parsed))
         grouped = list(studies.values())
-        indexed = index_studies([[parsed for _, parsed in files] for files in grouped])
-        for files, study_results in zip(grouped, indexed, strict=True):
-            for (i, _), result in zip(files, study_results, strict=True):
-                results[i] = result
-    ordered = [results[i] for i in range(len(arrivals))]
-    instances_received.send(sender=Arrival, arrivals=arrivals, results=ordered)
-    return ordered
+
+        def announce(indexed: list[list[IngestResult]]) -> list[IngestResult]:
+            for files, study_results in zip(grouped, indexed, strict=True):
+                for (i, _), result in zip(files, study_results, strict=True):
+                    results[i] = result
+            ordered = [results[i] for i in range(len(arrivals))]
+            instances_received.send(sender=Arrival, arrivals=arrivals, results=ordered)
+            return ordered
+
+        if not grouped:
+            return announce([])
+        # Announced inside the slice's transaction: the access log's rows commit with it.
+        index_studies([[parsed for _, parsed in files] for files in grouped], announce)
+    return [results[i] for i in range(len(arrivals))]
 
 
 def batches(items: Iterable, size_of: Callable[[object], int] = lambda item: 0) -> Iterator[list]:

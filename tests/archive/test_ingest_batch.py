@@ -320,3 +320,42 @@ def test_writers_bringing_the_same_new_studies_in_other_orders_store_each_once()
     assert set(Study.objects.values_list("number_of_study_related_instances", flat=True)) == {1}
     assert Instance.objects.count() == 8
     assert list(storage.incoming_dir().iterdir()) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_instances_received_is_sent_inside_the_slice_transaction():
+    """What its receivers write (the access log's rows) commits with the rows they record, and
+    a receiver that fails takes the slice back: no rows, no files, no spool left."""
+    from django.db import connection
+
+    from accounts.models import AccessEvent
+
+    seen = []
+
+    def inside(sender, arrivals, results, **kwargs):
+        seen.append((connection.in_atomic_block, Instance.objects.count()))
+
+    ingest.instances_received.connect(inside)
+    try:
+        results = index_together(ct_series(2, rows=8, columns=8))
+    finally:
+        ingest.instances_received.disconnect(inside)
+    assert [r.status for r in results] == [Status.STORED] * 2
+    assert seen == [(True, 2)]
+    assert AccessEvent.objects.filter(action="store").count() == 1
+
+    def failing(sender, arrivals, results, **kwargs):
+        raise RuntimeError("a receiver failed")
+
+    refused = ct_series(2, rows=8, columns=8)
+    ingest.instances_received.connect(failing)
+    try:
+        with pytest.raises(RuntimeError):
+            index_together(refused)
+    finally:
+        ingest.instances_received.disconnect(failing)
+    assert Instance.objects.count() == 2
+    assert AccessEvent.objects.filter(action="store").count() == 1
+    names = {f"{ds.SOPInstanceUID}.dcm" for ds in refused}
+    assert not [p for p in storage.root().rglob("*.dcm") if p.name in names]
+    assert not list(storage.incoming_dir().iterdir())
