@@ -18,10 +18,10 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.contrib.auth import signals
 from django.core.cache import cache
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.dispatch import receiver
 
-from ohifsite.writers import one_writer
+from ohifsite.writers import write_transaction
 
 from . import current
 from .models import AccessEvent
@@ -123,7 +123,7 @@ def _save(events: list[AccessEvent]) -> None:
         for field in ("username", "query", "path", "user_agent", "patient_name", "patient_id"):
             setattr(event, field, getattr(event, field).replace("\x00", ""))
     try:
-        with one_writer(), transaction.atomic():
+        with write_transaction():
             AccessEvent.objects.bulk_create(events)
     except DatabaseError:
         first = events[0]

@@ -11,18 +11,25 @@ take their turn through the busy handler. Knows nothing of the archive.
 import contextlib
 import fcntl
 
-from django.db import connection
+from django.db import connection, transaction
 
 
 @contextlib.contextmanager
-def one_writer():
-    """Around a write transaction on the default database; does nothing for PostgreSQL (row
-    locks), an in-memory database, or inside an outer transaction: that may hold the
-    database's lock already, and waiting for the file lock while holding it could deadlock."""
+def write_transaction():
+    """``transaction.atomic()`` for a write on the default database, queued on the file lock
+    on SQLite. The lock goes at the commit, before the commit's hooks run (a Celery message,
+    a journal's removal): the next writer need not wait for them. Nothing is queued on
+    PostgreSQL (row locks), for an in-memory database, or inside an outer transaction: that
+    may hold the database's lock already, and waiting for the file lock while holding it
+    could deadlock."""
     if connection.vendor != "sqlite" or connection.in_atomic_block or connection.is_in_memory_db():
-        yield
+        with transaction.atomic():
+            yield
         return
-    # A file opened each time: threads of one process exclude each other too.
+    # A file opened each time: threads of one process exclude each other too. Closing it
+    # releases the lock whatever happened (a rollback drops the hook below).
     with open(f"{connection.settings_dict['NAME']}.writer-lock", "ab") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        yield  # closing the file releases the lock
+        with transaction.atomic():
+            transaction.on_commit(lambda: fcntl.flock(lock, fcntl.LOCK_UN))  # the first hook
+            yield

@@ -17,9 +17,9 @@ it sees that writer's rows.
 
 from collections.abc import Callable
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError
 
-from ohifsite.writers import one_writer
+from ohifsite.writers import write_transaction
 
 from ..models import Series, Study
 from . import held, place
@@ -47,7 +47,7 @@ def index_studies(
         works = [Work(studies[k]) for k in order]
         placement = None
         try:
-            with one_writer(), transaction.atomic():
+            with write_transaction():
                 _write(works, careful=attempt > 0)
                 files = [one for work in works for one in work.to_place]
                 if files:
