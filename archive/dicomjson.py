@@ -20,12 +20,10 @@ for the bulkdata endpoint, and ``element_at`` finds the element it names.
 
 import logging
 import math
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
 
-import pydicom
 from django.conf import settings
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement, RawDataElement
@@ -39,8 +37,6 @@ log = logging.getLogger(__name__)
 
 # Binary values longer than this are given as BulkDataURIs (about Orthanc's ~1 KB).
 BULK_THRESHOLD = 1024
-# Files up to this size are read whole and walked in memory (``read``).
-READ_WHOLE = 64 * 1024
 BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
 PIXEL_TAGS = {0x7FE00010, 0x7FE00008, 0x7FE00009}
 AVAILABLE_TRANSFER_SYNTAX = "00083002"
@@ -51,19 +47,9 @@ UriFor = Callable[[BulkPath], str]
 
 
 def read(path: Path | str) -> Dataset:
-    """Parse a stored file once, leaving large values on disk until something asks for them.
-
-    A small file is read whole in one call and walked in memory (``elements``, the data set
-    ``dcmread`` builds in less than half its time: the largest cost of a small instance's
-    JSON). Its values over BULK_THRESHOLD are left unread all the same, and read from the
-    bytes held in memory if something asks for them. A larger file, or one ``elements``
-    leaves to it, is ``dcmread``'s from the path, so that its pixel data stays on disk."""
-    if os.stat(path).st_size <= READ_WHOLE:
-        with open(path, "rb") as f:
-            found = elements.read(f.read(), BULK_THRESHOLD)
-        if found is not None:
-            return found
-    return pydicom.dcmread(path, defer_size=BULK_THRESHOLD)
+    """Parse a stored file once, leaving large values on disk (or, for a small file read
+    whole, in memory) until something asks for them (``elements.dcmread``)."""
+    return elements.dcmread(path, BULK_THRESHOLD)
 
 
 def to_json(dataset: Dataset, uri_for: UriFor, *, decode_raw: bool = True) -> dict:

@@ -130,9 +130,8 @@ def place_many(files: list[tuple[Spooled, str]]) -> list[Path]:
     The files are flushed side by side, which lets the disk take them together.
     """
     finals = [root() / relpath for _, relpath in files]
-    folders = {final.parent: not final.parent.exists() for final in finals}
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
+    folders = {final.parent for final in finals}
+    entries = _make_folders(folders)  # none when ``prepare`` made them
     flush([spooled for spooled, _ in files])
     placed = []
     try:
@@ -144,13 +143,9 @@ def place_many(files: list[tuple[Spooled, str]]) -> list[Path]:
             final.unlink(missing_ok=True)
         raise
     if settings.STORAGE_FSYNC:
-        # A new series folder, and maybe a new study folder, are entries of their parents;
-        # each folder once, side by side (a slice of new studies has many).
-        synced = {}
-        for folder, created in folders.items():
-            for path in (folder, folder.parent, root()) if created else (folder,):
-                synced[path] = None
-        list(_flusher().map(_sync, synced))
+        # The folders that name the files, and the entries of any made just now; each
+        # once, side by side (a slice of new studies has many).
+        list(_flusher().map(_sync, dict.fromkeys([*folders, *entries])))
     return finals
 
 
@@ -160,12 +155,17 @@ def prepare(files: list[tuple[Spooled, str]]) -> None:
     folders' entries on disk, all side by side. The database's locks (SQLite's one writer, a
     study's row) are then held for the renames and one flush of each folder, not for the
     disk's other writes: a new study's folders alone were three flushes inside the lock."""
-    folders = {(root() / relpath).parent for _, relpath in files}
+    entries = _make_folders({(root() / relpath).parent for _, relpath in files})
+    flush([spooled for spooled, _ in files], entries)
+
+
+def _make_folders(folders: Iterable[Path]) -> list[Path]:
+    """Make the folders that do not exist yet; returns what a flush must then cover for
+    their entries to be on disk: each new folder, its parent (the study's) and the root."""
     new = [folder for folder in folders if not folder.exists()]
     for folder in new:
         folder.mkdir(parents=True, exist_ok=True)
-    entries = {path: None for folder in new for path in (folder, folder.parent, root())}
-    flush([spooled for spooled, _ in files], entries)
+    return list(dict.fromkeys(path for folder in new for path in (folder, folder.parent, root())))
 
 
 def flush(files: list[Spooled], folders: Iterable[Path] = ()) -> None:

@@ -52,9 +52,10 @@ def index_studies(
                 files = [one for work in works for one in work.to_place]
                 if files:
                     placement = place.place(files)
+                results = _in_order(order, works)
                 if then is not None:
-                    then(_in_order(order, works))
-            return _in_order(order, works)
+                    then(results)
+            return results
         except place.PlaceFailed as exc:  # rows rolled back, no file placed
             for work in works:
                 work.results = [

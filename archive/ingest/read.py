@@ -4,7 +4,6 @@ Pure: a path in, a ``Parsed`` (or ``Rejected``) out. The bytes are parsed once, 
 values (pixel data) left on disk.
 """
 
-import io
 from dataclasses import dataclass
 
 import pydicom
@@ -51,7 +50,7 @@ class Parsed:
 def parse(spooled: storage.Spooled) -> Parsed:
     """Raises ``Rejected`` with the reason a file cannot be indexed."""
     try:
-        dataset = _read(spooled)
+        dataset = elements.dcmread(spooled.path, DEFER_SIZE)
     except InvalidDicomError:
         raise Rejected(NOT_DICOM) from None
     except RecursionError:
@@ -99,19 +98,6 @@ def parse(spooled: storage.Spooled) -> Parsed:
     )
     attrs["patient_name_key"] = attrs["patient_name"].upper()
     return Parsed(spooled, attrs)
-
-
-def _read(spooled: storage.Spooled) -> pydicom.Dataset:
-    """A small file (no value of it would be left on disk) is read whole, in one call, and
-    walked in memory (``elements``): pydicom reads a file element by element, many of those
-    reads and positions calls into the system, and its general reader is a quarter of
-    storing a small file. A larger file, or one ``elements`` leaves to it, is pydicom's."""
-    if spooled.size > DEFER_SIZE:
-        return pydicom.dcmread(spooled.path, defer_size=DEFER_SIZE)
-    with open(spooled.path, "rb") as f:
-        data = f.read()
-    found = elements.read(data, DEFER_SIZE)
-    return found if found is not None else pydicom.dcmread(io.BytesIO(data), defer_size=DEFER_SIZE)
 
 
 _FIELD_OF_UID = {

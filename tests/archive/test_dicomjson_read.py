@@ -17,7 +17,7 @@ from archive import dicomjson, elements
 SMALL = [
     path
     for path in bundled_files() + sorted(get_charset_files())
-    if os.path.isfile(path) and os.path.getsize(path) <= dicomjson.READ_WHOLE
+    if os.path.isfile(path) and os.path.getsize(path) <= elements.WHOLE
 ]
 
 
@@ -60,7 +60,7 @@ def test_a_small_file_is_walked_in_memory_and_its_large_values_read_from_there(t
 def test_a_large_file_stays_on_disk(tmp_path):
     path = tmp_path / "ct.dcm"
     path.write_bytes(to_bytes(ct_slice(rows=256, columns=256)))
-    assert path.stat().st_size > dicomjson.READ_WHOLE
+    assert path.stat().st_size > elements.WHOLE
     stored = dicomjson.read(path)
     assert stored.filename == str(path)
     raw = stored.get_item(0x7FE00010, keep_deferred=True)
