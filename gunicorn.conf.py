@@ -4,7 +4,9 @@ gunicorn reads ./gunicorn.conf.py from its working directory. The address is giv
 import os
 
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = 4
+# Threads share a process's memory and its interpreter lock. On two cores, 6 workers x 1 thread
+# stored small instances no faster than 2 x 4 (bench/README, session 8).
+threads = int(os.environ.get("WEB_THREADS", "4"))
 # Long enough for a large STOW-RS or a whole-study download.
 timeout = 300
 accesslog = "-"

@@ -1,6 +1,7 @@
 """gunicorn.conf.py, read by every gunicorn the archive runs (run.sh, the image, compose): no
 control socket at the per-user path two archives on one host would share."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def effective_settings() -> dict[str, str]:
+def effective_settings(**env: str) -> dict[str, str]:
     printed = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--print-config", "ohifsite.wsgi"],
         cwd=ROOT,
@@ -16,6 +17,7 @@ def effective_settings() -> dict[str, str]:
         text=True,
         timeout=60,
         check=True,
+        env={**os.environ, **env},
     ).stdout
     pairs = (line.split("=", 1) for line in printed.splitlines() if "=" in line)
     return {key.strip(): value.strip() for key, value in pairs}
@@ -27,3 +29,8 @@ def test_the_shared_control_socket_is_off_and_the_settings_are_the_archives():
     assert settings["threads"] == "4"
     assert settings["timeout"] == "300"
     assert settings["accesslog"] == "-"
+
+
+def test_workers_and_threads_come_from_the_environment():
+    settings = effective_settings(WEB_CONCURRENCY="6", WEB_THREADS="1")
+    assert (settings["workers"], settings["threads"]) == ("6", "1")
