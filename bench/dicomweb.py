@@ -131,10 +131,15 @@ def measure(table: Table, servers: list, name: str, make, clients: int, budget: 
     table.row(name, results[0], results[1] if len(results) > 1 else None)
 
 
+def requests_of(files: list[Path]) -> list[list[Path]]:
+    """The files in STOW requests of STOW_BATCH (one study each, as ``corpus.ct`` makes them)."""
+    return [files[i : i + STOW_BATCH] for i in range(0, len(files), STOW_BATCH)]
+
+
 def warm_up(archive: Archive, servers: list, files: list[Path]) -> None:
     """A few STOW requests to each server (studies of their own), their caches built, before
     anything is measured: both servers are then measured in their steady state."""
-    batches = [files[i : i + STOW_BATCH] for i in range(0, len(files), STOW_BATCH)]
+    batches = requests_of(files)
     for server in servers:
         result = timing.run(ops.stow_op(batches, 2)(server), 2, 0)
         if result.error:
@@ -229,7 +234,7 @@ def main() -> None:
         for n in range(STOW_WARMUP):
             registry.add(corpus.study_attributes(n), "CT")
         for files, kind in ((small_files, "CT 64², 9 KB"), (stow_files, "CT")):
-            batches = [files[i : i + STOW_BATCH] for i in range(0, len(files), STOW_BATCH)]
+            batches = requests_of(files)
             first, second = batches[: stow_batches[0]], batches[stow_batches[0] :]
             for clients, chosen in ((1, first), (4, second)):
                 name = f"STOW {len(chosen)} x {STOW_BATCH} {kind}, {clients} clients"

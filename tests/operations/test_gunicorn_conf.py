@@ -9,6 +9,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _without_sizes(environ) -> dict[str, str]:
+    """The environment without the settings that size the server, so that the defaults are
+    what a test without ``env`` sees whatever the shell running the suite has set."""
+    return {k: v for k, v in environ.items() if k not in ("WEB_CONCURRENCY", "WEB_THREADS")}
+
+
 def effective_settings(**env: str) -> dict[str, str]:
     printed = subprocess.run(
         [sys.executable, "-m", "gunicorn", "--print-config", "ohifsite.wsgi"],
@@ -17,7 +23,7 @@ def effective_settings(**env: str) -> dict[str, str]:
         text=True,
         timeout=60,
         check=True,
-        env={**os.environ, **env},
+        env={**_without_sizes(os.environ), **env},
     ).stdout
     pairs = (line.split("=", 1) for line in printed.splitlines() if "=" in line)
     return {key.strip(): value.strip() for key, value in pairs}
