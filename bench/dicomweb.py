@@ -37,6 +37,8 @@ STOW_BATCH = 20
 # STOW requests sent to each server before the first STOW row, not measured: each of our web
 # workers' first requests imports modules and opens connections, which the first row counted.
 STOW_WARMUP = 8
+# Warm-up requests each gunicorn worker serves before anything is measured (``warm_up``).
+WARM_PER_WORKER = 3
 
 
 def login(url: str) -> tuple[dict, dict]:
@@ -136,39 +138,66 @@ def requests_of(files: list[Path]) -> list[list[Path]]:
     return [files[i : i + STOW_BATCH] for i in range(0, len(files), STOW_BATCH)]
 
 
-def warm_up(archive: Archive, servers: list, files: list[Path]) -> None:
-    """A few STOW requests to each server (studies of their own), their caches built, before
-    anything is measured: both servers are then measured in their steady state."""
+def warm_up(archive: Archive, servers: list, files: list[Path]) -> int:
+    """STOW requests to each server (studies of their own), their caches built, before
+    anything is measured: both servers are then measured in their steady state.
+
+    Each gunicorn worker pays for its first requests (imports, connections) and a client
+    keeps its connection, so all of a 1-client row goes to one worker, whichever accepted it:
+    ours gets requests on new connections until every worker has served WARM_PER_WORKER of
+    them (seen in its CPU time), or the files run out. Orthanc then gets the same studies, so
+    that both hold the same; returns how many studies that is."""
+    ours, theirs = servers
     batches = requests_of(files)
-    for server in servers:
-        result = timing.run(ops.stow_op(batches, 2)(server), 2, 0)
-        if result.error:
-            sys.exit(f"warm-up STOW to {server.name} failed: {result.error}")
+    sent = STOW_WARMUP
+    _stow(ours, batches[:sent], 2)
+    web = archive.processes["web"].pid
+    served = dict.fromkeys(timing.children_cpu_seconds(web), 0)
+    while min(served.values()) < WARM_PER_WORKER and sent < len(batches):
+        before = timing.children_cpu_seconds(web)
+        _stow(ours, batches[sent : sent + 1], 1)  # a new client thread: a new connection
+        after = timing.children_cpu_seconds(web)
+        busiest = max(after, key=lambda pid: after[pid] - before.get(pid, 0.0))
+        served[busiest] = served.get(busiest, 0) + 1
+        sent += 1
+    print(f"ours: warm-up requests served by each web worker: {sorted(served.values())}")
+    _stow(theirs, batches[:sent], 2)
     archive.wait_for_caches(300)
+    return sent
+
+
+def _stow(server: ops.Server, batches: list[list[Path]], clients: int) -> None:
+    result = timing.run(ops.stow_op(batches, clients)(server), clients, 0)
+    if result.error:
+        sys.exit(f"warm-up STOW to {server.name} failed: {result.error}")
 
 
 def stow_row(table, archive, orthanc, servers, name, batches, clients) -> None:
     """A STOW row, and the CPU each server spent on it per instance: ours counts the web
     workers and the Celery worker until every study's caches are built (so that one row's
-    cache builds neither land in the next row nor go uncounted), Orthanc its one process.
-    CPU is the figure least moved by whatever else the machine is doing."""
+    cache builds neither land in the next row nor go uncounted), and PostgreSQL and Redis when
+    it uses them (every backend, those that ended too); Orthanc its one process, its SQLite
+    index within. CPU is the figure least moved by whatever else the machine is doing."""
     make = ops.stow_op(batches, clients)
     count = sum(map(len, batches))
     web, worker = archive.processes["web"].pid, archive.processes["worker"].pid
-    before = timing.cpu_seconds([web]), timing.cpu_seconds([worker])
+    services = timing.servers_named("postgres", "redis-server") if archive.database_url else []
+    parts = {"web": [web], "caches": [worker], "PostgreSQL and Redis": services}
+    before = {part: timing.cpu_seconds(pids) for part, pids in parts.items()}
     ours = timing.run(make(servers[0]), clients, 0)
     archive.wait_for_caches(300)
-    web_cpu = (timing.cpu_seconds([web]) - before[0]) / count
-    worker_cpu = (timing.cpu_seconds([worker]) - before[1]) / count
+    spent = {
+        part: (timing.cpu_seconds(pids) - before[part]) / count for part, pids in parts.items()
+    }
     before = timing.cpu_seconds([orthanc.process.pid])
     theirs = timing.run(make(servers[1]), clients, 0)
     theirs_cpu = (timing.cpu_seconds([orthanc.process.pid]) - before) / count
     table.row(name, ours, theirs)
-    ours_cpu = web_cpu + worker_cpu
+    ours_cpu = sum(spent.values())
+    each = ", ".join(f"{part} {cpu * 1e6:.0f}" for part, cpu in spent.items() if parts[part])
     print(
-        f"{'':46} CPU an instance: ours {ours_cpu * 1e6:.0f} us (web {web_cpu * 1e6:.0f},"
-        f" caches {worker_cpu * 1e6:.0f}), orthanc {theirs_cpu * 1e6:.0f} us,"
-        f" ratio {ours_cpu / theirs_cpu:.2f}",
+        f"{'':46} CPU an instance: ours {ours_cpu * 1e6:.0f} us ({each}),"
+        f" orthanc {theirs_cpu * 1e6:.0f} us, ratio {ours_cpu / theirs_cpu:.2f}",
         flush=True,
     )
 
@@ -209,7 +238,7 @@ def main() -> None:
     # Small instances (CT 64x64, 9 KB): what the request and the index cost, not the bytes.
     small_files = corpus.files(corpus.ct(STOW_BATCH * sum(stow_batches), 64, STOW_BATCH))
     ct_files = corpus.files(corpus.ct(args.slices, 512, args.slices))
-    warmup_files = corpus.files(corpus.ct(STOW_BATCH * STOW_WARMUP, 64, STOW_BATCH))
+    warmup_files = corpus.files(corpus.ct(STOW_BATCH * STOW_WARMUP * 4, 64, STOW_BATCH))
     tiny = corpus.tiny_studies(max(large, corpus.TINY_PER_FOLDER))
     tiny_folders = sorted(p for p in tiny.iterdir() if p.is_dir())
     ct = ops.describe(ct_files)
@@ -230,8 +259,7 @@ def main() -> None:
         registry = ops.Registry()
         table = Table()
 
-        warm_up(archive, servers, warmup_files)
-        for n in range(STOW_WARMUP):
+        for n in range(warm_up(archive, servers, warmup_files)):
             registry.add(corpus.study_attributes(n), "CT")
         for files, kind in ((small_files, "CT 64², 9 KB"), (stow_files, "CT")):
             batches = requests_of(files)
