@@ -356,6 +356,9 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Celery closes the database connection around every task unless told to reuse it; the
+# worker's tasks keep theirs as requests do instead (ohifsite/celery.py).
+CELERY_DB_REUSE_MAX = 2**31
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A worker that loses its broker reconnects for as long as it takes, instead of exiting after

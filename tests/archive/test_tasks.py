@@ -1,9 +1,13 @@
 """A real Celery worker builds the caches after ingest (on Redis in pass 1, on the embedded
 filesystem broker in pass 2)."""
 
+import contextlib
 import gzip
 import json
 import os
+import time
+import urllib.parse
+from pathlib import Path
 
 import pytest
 from dicom_data import ct_series, receive_one
@@ -119,6 +123,42 @@ def test_the_worker_runs_at_a_lower_cpu_priority_than_the_web_server(celery_work
     ours = os.getpriority(os.PRIO_PROCESS, 0)
     assert settings.WORKER_NICE == 10
     assert os.getpriority(os.PRIO_PROCESS, celery_worker.pid) == min(19, ours + 10)
+
+
+def test_the_worker_keeps_its_database_connection_from_one_build_to_the_next(
+    celery_worker, wait_for, database_url
+):
+    """Celery's own rule opens a connection for every task (for PostgreSQL, a new backend per
+    cache build); the worker keeps one as the web does (DATABASE_CONN_MAX_AGE)."""
+    held = []
+    for _ in range(2):
+        study = receive(ct_series(1, rows=16, columns=16))
+        ready(wait_for, study, 1)
+        time.sleep(0.5)  # Celery closed the connection right after the task, when it did
+        held.append(_database_handles(celery_worker.pid, database_url))
+
+    assert held[0], "no database connection open in the worker after a build"
+    assert held[1] == held[0]
+
+
+def _database_handles(pid: int, database_url: str) -> set[str]:
+    """The worker's open connections to the database: the SQLite file's descriptors, or its
+    TCP sockets to PostgreSQL's port (a new connection is a new socket inode)."""
+    links = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            links.add(os.readlink(fd))
+    if database_url.startswith("sqlite"):
+        name = database_url.removeprefix("sqlite:///")
+        return {f"{fd}" for fd in links if fd == name}
+    port = f"{urllib.parse.urlsplit(database_url).port or 5432:04X}"
+    sockets = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[2].endswith(f":{port}"):
+                sockets.add(f"socket:[{fields[9]}]")
+    return links & sockets
 
 
 def test_the_studies_of_one_arrival_are_built_from_one_message(
