@@ -6,7 +6,8 @@
 #         local servers, the cache in Redis database 1), when reachable; every test.
 # Pass 2: the embedded default, SQLite + filesystem broker; every test but the browser ones
 #         and the fault suite (they ran in pass 1; the fault suite runs a deployment as
-#         compose does, on PostgreSQL and Redis), or every test when pass 1 could not run.
+#         compose does, on PostgreSQL and Redis), beside passes 1 and 3; or every test when
+#         pass 1 could not run.
 # Pass 3 (with pass 1): STORAGE_BACKEND=s3 against SeaweedFS (tests/seaweed/), the tests that
 #         store and read files (tests/dicomweb, tests/worklist; not the browser ones).
 # Extra arguments go to pytest in every pass, e.g. ./test.sh -k ingest. Pass 1 prints its 25
@@ -63,25 +64,42 @@ PY
 }
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+pass2_pid=""
+# An interrupted run stops pass 2 too (SIGINT: pytest tears its fixtures down, workers and
+# peers included).
+trap '[ -n "$pass2_pid" ] && pkill -INT -P "$pass2_pid"; wait; rm -rf "$work"' EXIT
 status=0
-browser_done=0
+
+# Pass 2 runs beside passes 1 and 3 when they run: the suite spends most of its time waiting
+# (browsers, workers, peers), about a fifth of two cores busy on average, so side by side
+# they take the time of the longest instead of the sum. Its output follows theirs.
+pass2() {
+  env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL -u CACHE_URL DATA_DIR="$work/sqlite" \
+    .venv/bin/pytest --basetemp="$work/pytest-sqlite" "$@"
+}
+
 if reachable "$pg_url" && reachable "$redis_url"; then
+  echo "==> pass 2 (SQLite + filesystem broker, the embedded default) starts beside pass 1; its output comes after pass 3"
+  pass2 -m "not browser and not faults" "$@" >"$work/pass2.log" 2>&1 &
+  pass2_pid=$!
   echo "==> pass 1: PostgreSQL + Redis"
   DATA_DIR="$work/pg" DATABASE_URL="$pg_url" CELERY_BROKER_URL="$redis_url" \
-    CACHE_URL="$cache_url" CACHE_KEY_PREFIX="test-$$" .venv/bin/pytest --durations=25 "$@" || status=$?
-  browser_done=1
+    CACHE_URL="$cache_url" CACHE_KEY_PREFIX="test-$$" \
+    .venv/bin/pytest --basetemp="$work/pytest-pg" --durations=25 "$@" || status=$?
   echo "==> pass 3: PostgreSQL + Redis, files in an S3 bucket (SeaweedFS): the tests that store and read files"
   TEST_STORAGE_BACKEND=s3 DATA_DIR="$work/s3" DATABASE_URL="$pg_url" CELERY_BROKER_URL="$redis_url" \
     CACHE_URL="$cache_url" CACHE_KEY_PREFIX="test-s3-$$" \
-    .venv/bin/pytest -m "not browser" tests/dicomweb tests/worklist "$@" || status=$?
+    .venv/bin/pytest --basetemp="$work/pytest-s3" -m "not browser" tests/dicomweb tests/worklist "$@" \
+    || status=$?
+  pass2_status=0
+  wait "$pass2_pid" || pass2_status=$?
+  pass2_pid=""
+  echo "==> pass 2: SQLite + filesystem broker (embedded default), run beside passes 1 and 3"
+  cat "$work/pass2.log"
+  [ "$pass2_status" = 0 ] || status=$pass2_status
 else
   echo "!! PostgreSQL ($pg_url) or Redis ($redis_url) not reachable: pass 1 skipped"
+  echo "==> pass 2: SQLite + filesystem broker (embedded default), every test"
+  pass2 "$@" || status=$?
 fi
-
-echo "==> pass 2: SQLite + filesystem broker (embedded default)"
-marker=()
-[ "$browser_done" = 1 ] && marker=(-m "not browser and not faults")
-env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL -u CACHE_URL DATA_DIR="$work/sqlite" \
-  .venv/bin/pytest "${marker[@]}" "$@" || status=$?
 exit $status
