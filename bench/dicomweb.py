@@ -181,8 +181,10 @@ def stow_row(table, archive, orthanc, servers, name, batches, clients) -> None:
     make = ops.stow_op(batches, clients)
     count = sum(map(len, batches))
     web, worker = archive.processes["web"].pid, archive.processes["worker"].pid
-    services = timing.servers_named("postgres", "redis-server") if archive.database_url else []
-    parts = {"web": [web], "caches": [worker], "PostgreSQL and Redis": services}
+    used = {"postgres": archive.database_url, "redis-server": archive.env.get("CELERY_BROKER_URL")}
+    names = [name for name, url in used.items() if url]
+    label = " and ".join({"postgres": "PostgreSQL", "redis-server": "Redis"}[n] for n in names)
+    parts = {"web": [web], "caches": [worker], label: timing.servers_named(*names)}
     before = {part: timing.cpu_seconds(pids) for part, pids in parts.items()}
     ours = timing.run(make(servers[0]), clients, 0)
     archive.wait_for_caches(300)

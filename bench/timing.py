@@ -1,7 +1,6 @@
 """Timing and checking helpers for the HTTP benchmarks: run requests from N client threads,
 keep each latency, summarise as median / p95; split multipart/related answers."""
 
-import contextlib
 import os
 import statistics
 import threading
@@ -134,55 +133,52 @@ def cpu_seconds(pids: list[int]) -> float:
     workers, Celery's pool), read from /proc: what a server spent, whatever else the machine
     was doing. A descendant that already exited is not counted unless its parent waited for it
     (then it is in the parent's children's times)."""
-    parents, times = _processes()
+    processes = _processes()
     wanted = set(pids)
     grew = True
     while grew:
-        found = {pid for pid, parent in parents.items() if parent in wanted} - wanted
+        found = {pid for pid, one in processes.items() if one.parent in wanted} - wanted
         grew = bool(found)
         wanted |= found
-    return sum(times.get(pid, 0.0) for pid in wanted)
+    return sum(processes[pid].cpu for pid in wanted if pid in processes)
 
 
 def children_cpu_seconds(pid: int) -> dict[int, float]:
     """The CPU seconds of each child of ``pid`` (each gunicorn worker, say), as in
     ``cpu_seconds``."""
-    parents, times = _processes()
-    return {child: times[child] for child, parent in parents.items() if parent == pid}
+    return {child: one.cpu for child, one in _processes().items() if one.parent == pid}
 
 
 def servers_named(*names: str) -> list[int]:
     """The pids of the running servers with these process names (PostgreSQL's postmaster, not
     its backends: ``cpu_seconds`` counts those, and those that ended, under it)."""
-    comms = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                comms[int(entry)] = (
-                    stat.split("(", 1)[1].rsplit(")", 1)[0],
-                    int(stat.rsplit(")", 1)[1].split()[1]),
-                )
+    processes = _processes()
     return [
         pid
-        for pid, (comm, parent) in comms.items()
-        if comm in names and comms.get(parent, ("", 0))[0] not in names
+        for pid, one in processes.items()
+        if one.name in names and getattr(processes.get(one.parent), "name", "") not in names
     ]
 
 
-def _processes() -> tuple[dict[int, int], dict[int, float]]:
-    """Every process's parent, and its CPU seconds with those of the children it waited for."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
+@dataclass(frozen=True)
+class _Process:
+    name: str
+    parent: int
+    cpu: float  # its own, and that of the children it waited for
+
+
+def _processes() -> dict[int, _Process]:
+    processes = {}
     tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+            stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        pid = int(entry)
-        parents[pid] = int(fields[1])
-        times[pid] = sum(int(value) for value in fields[11:15]) / tick
-    return parents, times
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        fields = rest.split()
+        cpu = sum(int(value) for value in fields[11:15]) / tick
+        processes[int(entry)] = _Process(name, int(fields[1]), cpu)
+    return processes
