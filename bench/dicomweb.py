@@ -175,16 +175,19 @@ def _stow(server: ops.Server, batches: list[list[Path]], clients: int) -> None:
 def stow_row(table, archive, orthanc, servers, name, batches, clients) -> None:
     """A STOW row, and the CPU each server spent on it per instance: ours counts the web
     workers and the Celery worker until every study's caches are built (so that one row's
-    cache builds neither land in the next row nor go uncounted), and PostgreSQL and Redis when
-    it uses them (every backend, those that ended too); Orthanc its one process, its SQLite
+    cache builds neither land in the next row nor go uncounted), and PostgreSQL (every backend,
+    those that ended too) and Redis when it uses them; Orthanc its one process, its SQLite
     index within. CPU is the figure least moved by whatever else the machine is doing."""
     make = ops.stow_op(batches, clients)
     count = sum(map(len, batches))
     web, worker = archive.processes["web"].pid, archive.processes["worker"].pid
-    used = {"postgres": archive.database_url, "redis-server": archive.env.get("CELERY_BROKER_URL")}
-    names = [name for name, url in used.items() if url]
-    label = " and ".join({"postgres": "PostgreSQL", "redis-server": "Redis"}[n] for n in names)
-    parts = {"web": [web], "caches": [worker], label: timing.servers_named(*names)}
+    redis = archive.env.get("CELERY_BROKER_URL", "").startswith("redis")
+    parts = {
+        "web": [web],
+        "caches": [worker],
+        "PostgreSQL": timing.servers_named("postgres") if archive.database_url else [],
+        "Redis": timing.servers_named("redis-server") if redis else [],
+    }
     before = {part: timing.cpu_seconds(pids) for part, pids in parts.items()}
     ours = timing.run(make(servers[0]), clients, 0)
     archive.wait_for_caches(300)

@@ -149,14 +149,14 @@ def children_cpu_seconds(pid: int) -> dict[int, float]:
     return {child: one.cpu for child, one in _processes().items() if one.parent == pid}
 
 
-def servers_named(*names: str) -> list[int]:
-    """The pids of the running servers with these process names (PostgreSQL's postmaster, not
+def servers_named(name: str) -> list[int]:
+    """The pids of the running servers with this process name (PostgreSQL's postmaster, not
     its backends: ``cpu_seconds`` counts those, and those that ended, under it)."""
     processes = _processes()
     return [
         pid
         for pid, one in processes.items()
-        if one.name in names and getattr(processes.get(one.parent), "name", "") not in names
+        if one.name == name and getattr(processes.get(one.parent), "name", "") != name
     ]
 
 

@@ -142,23 +142,24 @@ def test_the_worker_keeps_its_database_connection_from_one_build_to_the_next(
 
 
 def _database_handles(pid: int, database_url: str) -> set[str]:
-    """The worker's open connections to the database: the SQLite file's descriptors, or its
-    TCP sockets to PostgreSQL's port (a new connection is a new socket inode)."""
-    links = set()
+    """The worker's open connections to the database, each as its descriptor and what it
+    points to: the SQLite file, or a TCP socket to PostgreSQL's port (a new connection is a new
+    socket inode)."""
+    links = {}
     for fd in Path(f"/proc/{pid}/fd").iterdir():
         with contextlib.suppress(OSError):
-            links.add(os.readlink(fd))
+            links[fd.name] = os.readlink(fd)
     if database_url.startswith("sqlite"):
-        name = database_url.removeprefix("sqlite:///")
-        return {f"{fd}" for fd in links if fd == name}
-    port = f"{urllib.parse.urlsplit(database_url).port or 5432:04X}"
-    sockets = set()
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[2].endswith(f":{port}"):
-                sockets.add(f"socket:[{fields[9]}]")
-    return links & sockets
+        wanted = {database_url.removeprefix("sqlite:///")}
+    else:
+        port = f"{urllib.parse.urlsplit(database_url).port or 5432:04X}"
+        wanted = set()
+        for table in ("tcp", "tcp6"):
+            for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[2].endswith(f":{port}"):
+                    wanted.add(f"socket:[{fields[9]}]")
+    return {f"{fd} -> {link}" for fd, link in links.items() if link in wanted}
 
 
 def test_the_studies_of_one_arrival_are_built_from_one_message(
