@@ -3,7 +3,7 @@ its roles what the provider says. Knows nothing of HTTP or of how the claims wer
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from . import roles
 from .models import OidcIdentity, Project
@@ -46,13 +46,23 @@ def _free_username(wanted: str) -> str:
     return name
 
 
-@transaction.atomic
 def user_from_claims(issuer: str, claims: dict):
     """The user for these verified claims, created on first sight and updated every time.
 
     Admins of the provider become staff and superusers so they reach the Django admin; the
     flags are taken away again when the provider stops granting the admin role.
+
+    A viewer's first requests with a new token arrive together, and each may try to create the
+    user; the ones that lose that race find it on the second try.
     """
+    try:
+        return _user_from_claims(issuer, claims)
+    except IntegrityError:
+        return _user_from_claims(issuer, claims)
+
+
+@transaction.atomic
+def _user_from_claims(issuer: str, claims: dict):
     subject = str(claims["sub"])
     identity = (
         OidcIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()

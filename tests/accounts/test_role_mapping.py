@@ -62,3 +62,53 @@ def test_same_subject_at_another_issuer_is_another_user():
     other = identities.user_from_claims("https://other.example", {"sub": "42"})
 
     assert one.pk != other.pk and other.username == "42"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_first_requests_that_arrive_together_make_one_user():
+    """OHIF sends its first DICOMweb requests with a new token at once: each may find no user
+    and create one. The second waits on the first's uncommitted row here, so it must lose the
+    race, and then find the first's user instead of failing."""
+    import threading
+    import time
+
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from accounts.models import OidcIdentity
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite takes the write lock at BEGIN, so the two never overlap")
+    claims = {"sub": "u-race", "preferred_username": "alice", "groups": ["reader"]}
+    found = []
+
+    def second():
+        try:
+            found.append(identities.user_from_claims(ISSUER, claims))
+        except Exception as exc:  # noqa: BLE001 (asserted below)
+            found.append(exc)
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        first = identities.user_from_claims(ISSUER, claims)
+        thread = threading.Thread(target=second)
+        thread.start()
+        with connection.cursor() as cursor:
+            for _ in range(100):
+                cursor.execute("SELECT pg_stat_clear_snapshot()")  # a transaction's is kept
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                if cursor.fetchone()[0]:
+                    break
+                time.sleep(0.05)
+            else:
+                pytest.fail("the second request never waited for the first's row")
+    thread.join(30)
+
+    assert [user.pk for user in found] == [first.pk]
+    assert get_user_model().objects.filter(username__startswith="alice").count() == 1
+    assert OidcIdentity.objects.filter(subject="u-race").count() == 1
+    assert roles.highest_role(found[0]) == roles.READER
