@@ -101,7 +101,10 @@ def _write(works: list[Work], careful: bool) -> None:
         row.study_instance_uid: row
         for row in Study.objects.select_for_update()
         .filter(study_instance_uid__in=uids)
-        .only("study_instance_uid", "generation", "modalities_in_study")  # what indexing reads
+        # What indexing reads, and whose study it is for the results.
+        .only(
+            "study_instance_uid", "generation", "modalities_in_study", "patient_id", "patient_name"
+        )
         .order_by("study_instance_uid")
     }
     new = []

@@ -51,6 +51,10 @@ class IngestResult:
     study_instance_uid: str = ""
     study_pk: int | None = None
     instance_pk: int | None = None
+    # Whose study it is, as its row says (an instance may name the patient otherwise): the
+    # access log records it without looking the study up again.
+    patient_id: str = ""
+    patient_name: str = ""
     # The study's generation after this change (None when nothing changed), so the cache
     # build can be queued without another query.
     generation: int | None = None

@@ -82,7 +82,13 @@ class Work:
 
     def result(self, i: int, status: Status, pk: int, reason: str = "") -> IngestResult:
         return IngestResult(
-            status, reason, instance_pk=pk, study_pk=self.study.pk, **self.batch[i].uids()
+            status,
+            reason,
+            instance_pk=pk,
+            study_pk=self.study.pk,
+            patient_id=self.study.patient_id or "",
+            patient_name=self.study.patient_name or "",
+            **self.batch[i].uids(),
         )
 
 

@@ -133,9 +133,25 @@ def test_store_and_delete_through_each_door(django_user_model, admin_user, tmp_p
     assert (delete.username, delete.door, delete.patient_id) == ("admin", "dicomweb", "PID-UP")
 
 
+def test_a_store_into_a_held_study_names_the_patient_its_row_names(django_user_model):
+    """A later instance that names the patient otherwise changes nothing of the study's row,
+    and the log says what the row says."""
+    uploader = user_client(django_user_model, "uma", "uploader")
+    study = uid()
+    first = ct_slice(0, rows=16, columns=16, study_uid=study, patient_id="PID-ROW")
+    later = ct_slice(1, rows=16, columns=16, study_uid=study, patient_id="PID-OTHER")
+
+    for ds in (first, later):
+        stow(uploader, ds, HTTP_SEC_FETCH_SITE="same-origin")
+
+    stores = [(e.study_instance_uid, e.patient_id, e.patient_name) for e in events("store")]
+    assert stores == [(study, "PID-ROW", str(first.PatientName))] * 2
+
+
 def test_a_store_of_many_studies_costs_the_log_what_one_of_one_does(django_user_model, settings):
-    """The store rows of one receive: the uploader, the patients and the rows each cost one
-    query, however many studies came."""
+    """The store rows of one receive: the uploader and the rows each cost one query, however
+    many studies came; the patients come with ingest's results (from the study rows, those
+    the archive held before too), at no query."""
     uploader = user_with_role(django_user_model, "uma", "uploader")
     origin = Origin(door="web", user_id=uploader.pk)
 
@@ -163,6 +179,7 @@ def test_a_store_of_many_studies_costs_the_log_what_one_of_one_does(django_user_
         assert all(result.changed for result in results)
         with CaptureQueriesContext(connection) as queries:
             accesslog.record_stored(sender=Arrival, arrivals=arrivals, results=results)
+        assert not [query for query in queries if "archive_study" in query["sql"]]
         return len(queries), study
 
     one, _ = received([40])

@@ -257,6 +257,27 @@ def test_a_slice_of_new_studies_costs_the_statements_of_one():
         assert storage.root().joinpath(row.file_path).stat().st_size == row.file_size
 
 
+def test_results_name_the_patient_as_the_study_row_does():
+    """The access log takes the patient from the results: a study already held gives its row's
+    patient (read with the row's lock, not by another query), whatever the new file says."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from archive.ingest import index
+
+    first = ct_slice(0, rows=8, columns=8, patient_id="PID-ROW")
+    (new,) = index_together([first])
+    later = ct_slice(1, rows=8, columns=8, study_uid=first.StudyInstanceUID, patient_id="PID-2")
+    with CaptureQueriesContext(connection) as queries:
+        ((added,),) = index.index_studies([[ingest.read.parse(spooled(later))]])
+
+    assert (new.patient_id, new.patient_name) == ("PID-ROW", str(first.PatientName))
+    assert (added.status, added.patient_id) == (Status.STORED, "PID-ROW")
+    assert added.patient_name == str(first.PatientName)
+    reads = [q for q in queries if q["sql"].startswith("SELECT") and '"archive_study"' in q["sql"]]
+    assert len(reads) == 1
+
+
 def test_new_held_and_conflicting_studies_in_one_slice():
     """A slice with a new study, a study already held and a new study that names the held
     study's series: each gets the answer it would get alone, with exact counts."""
