@@ -49,3 +49,12 @@ def test_inside_an_outer_transaction_it_is_a_savepoint_without_the_lock():
     with transaction.atomic(), write_transaction():
         assert connection.in_atomic_block
         assert connection.vendor != "sqlite" or _free()
+
+
+def test_sqlite_keeps_its_temporary_tables_in_memory():
+    """On disk, SQLite made and deleted a file in TMPDIR for every STOW request."""
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite's setting")
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA temp_store")
+        assert cursor.fetchone()[0] == 2  # MEMORY
