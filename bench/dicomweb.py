@@ -230,6 +230,11 @@ def main() -> None:
     parser.add_argument("--commit", help="run this commit (git archive), not the working tree")
     parser.add_argument("--stow-only", action="store_true", help="the STOW rows, then stop")
     parser.add_argument("--web", default="2x4", help="gunicorn workers x threads (WEB_THREADS)")
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave both servers' folders in $TMPDIR (bench/README: a disk without a journal)",
+    )
     args = parser.parse_args()
     repeats = 5 if args.quick else 20
     workers, threads = map(int, args.web.split("x"))
@@ -254,8 +259,8 @@ def main() -> None:
 
     code = export_commit(args.commit) if args.commit else ROOT
     with (
-        Archive(args.database_url, args.broker_url, code=code) as archive,
-        Orthanc() as orthanc,
+        Archive(args.database_url, args.broker_url, keep=args.keep, code=code) as archive,
+        Orthanc(keep=args.keep) as orthanc,
     ):
         print(f"orthanc: {orthanc.version()}")
         ours = start_logged_in(archive, "ours", workers, threads)

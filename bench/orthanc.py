@@ -85,8 +85,10 @@ class Orthanc:
         threads: int = 50,
         dicom_aet: str | None = None,
         modalities: dict[str, tuple[str, str, int]] | None = None,
+        keep: bool = False,
     ):
         self.sync_storage = sync_storage
+        self.keep = keep  # leave the folder (its files) in place when stopped
         self.threads = threads
         self.dicom_aet = dicom_aet
         self.modalities = modalities or {}
@@ -207,7 +209,7 @@ class Orthanc:
                 self.process.wait()
         if getattr(self, "log", None):
             self.log.close()
-        if self.folder is not None:
+        if self.folder is not None and not self.keep:
             shutil.rmtree(self.folder, ignore_errors=True)
         self.process = None
 
