@@ -177,9 +177,14 @@ def stow_row(table, archive, orthanc, servers, name, batches, clients) -> None:
     workers and the Celery worker until every study's caches are built (so that one row's
     cache builds neither land in the next row nor go uncounted), and PostgreSQL (every backend,
     those that ended too) and Redis when it uses them; Orthanc its one process, its SQLite
-    index within. CPU is the figure least moved by whatever else the machine is doing."""
-    make = ops.stow_op(batches, clients)
+    index within. CPU is the figure least moved by whatever else the machine is doing.
+
+    The two servers take turns, half the requests at a time, ours, Orthanc, Orthanc, ours
+    (both get every request): what drifts meanwhile (a disk without a journal settling after
+    deletions, the host's other guests) weighs on both alike."""
     count = sum(map(len, batches))
+    half = len(batches) // 2
+    halves = [batches[:half], batches[half:]]
     web, worker = archive.processes["web"].pid, archive.processes["worker"].pid
     redis = archive.env.get("CELERY_BROKER_URL", "").startswith("redis")
     parts = {
@@ -188,15 +193,24 @@ def stow_row(table, archive, orthanc, servers, name, batches, clients) -> None:
         "PostgreSQL": timing.servers_named("postgres") if archive.database_url else [],
         "Redis": timing.servers_named("redis-server") if redis else [],
     }
-    before = {part: timing.cpu_seconds(pids) for part, pids in parts.items()}
-    ours = timing.run(make(servers[0]), clients, 0)
-    archive.wait_for_caches(300)
-    spent = {
-        part: (timing.cpu_seconds(pids) - before[part]) / count for part, pids in parts.items()
-    }
-    before = timing.cpu_seconds([orthanc.process.pid])
-    theirs = timing.run(make(servers[1]), clients, 0)
-    theirs_cpu = (timing.cpu_seconds([orthanc.process.pid]) - before) / count
+    spent = dict.fromkeys(parts, 0.0)
+    theirs_cpu = 0.0
+    runs: dict[str, list] = {"ours": [], "theirs": []}
+    turns = [("ours", halves[0]), ("theirs", halves[0]), ("theirs", halves[1]), ("ours", halves[1])]
+    for side, chosen in turns:
+        server = servers[0] if side == "ours" else servers[1]
+        requests = ops.stow_op(chosen, clients)(server)
+        if side == "ours":
+            before = {part: timing.cpu_seconds(pids) for part, pids in parts.items()}
+            runs[side].append(timing.run(requests, clients, 0))
+            archive.wait_for_caches(300)
+            for part, pids in parts.items():
+                spent[part] += (timing.cpu_seconds(pids) - before[part]) / count
+        else:
+            before_theirs = timing.cpu_seconds([orthanc.process.pid])
+            runs[side].append(timing.run(requests, clients, 0))
+            theirs_cpu += (timing.cpu_seconds([orthanc.process.pid]) - before_theirs) / count
+    ours, theirs = timing.joined(runs["ours"]), timing.joined(runs["theirs"])
     table.row(name, ours, theirs)
     ours_cpu = sum(spent.values())
     each = ", ".join(f"{part} {cpu * 1e6:.0f}" for part, cpu in spent.items() if parts[part])

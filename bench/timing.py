@@ -37,6 +37,16 @@ class Result:
         return self.units / self.wall if self.wall else float("nan")
 
 
+def joined(results: list[Result]) -> Result:
+    """Several runs of one operation as one: their latencies, units and wall times together."""
+    return Result(
+        latencies=[latency for result in results for latency in result.latencies],
+        wall=sum(result.wall for result in results),
+        error=next((result.error for result in results if result.error), ""),
+        units=sum(result.units for result in results),
+    )
+
+
 _clock = threading.local()
 
 
