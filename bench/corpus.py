@@ -46,6 +46,12 @@ def files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*.dcm"))
 
 
+def in_groups(files: list[Path], size: int) -> list[list[Path]]:
+    """``files`` in consecutive groups of ``size``: STOW requests of one series each when
+    ``size`` is the ``per_series`` that ``ct`` was given."""
+    return [files[i : i + size] for i in range(0, len(files), size)]
+
+
 def ct(count: int = 2000, size: int = 512, per_series: int = 100) -> Path:
     """``count`` CT slices of size x size 16-bit, ``per_series`` slices to a series, one series
     to a study."""

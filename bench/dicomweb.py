@@ -135,7 +135,7 @@ def measure(table: Table, servers: list, name: str, make, clients: int, budget: 
 
 def requests_of(files: list[Path]) -> list[list[Path]]:
     """The files in STOW requests of STOW_BATCH (one study each, as ``corpus.ct`` makes them)."""
-    return [files[i : i + STOW_BATCH] for i in range(0, len(files), STOW_BATCH)]
+    return corpus.in_groups(files, STOW_BATCH)
 
 
 def warm_up(archive: Archive, servers: list, files: list[Path]) -> int:

@@ -75,7 +75,7 @@ def run_side(name, env: dict, args, stow_files, ct_files, big_files, metrics_por
         archive.env.update(env)
         server = start_logged_in(archive, name)
 
-        batches = [stow_files[i : i + STOW_BATCH] for i in range(0, len(stow_files), STOW_BATCH)]
+        batches = corpus.in_groups(stow_files, STOW_BATCH)
         half = len(batches) // 2
         pids = {name: process.pid for name, process in archive.processes.items()}
         if seaweed_pid := int(os.environ.get("BENCH_S3_PID", "0")):
@@ -89,7 +89,7 @@ def run_side(name, env: dict, args, stow_files, ct_files, big_files, metrics_por
             for name, pid in pids.items()
         }
         # The series read back, stored the same way (not timed).
-        series = [ct_files[i : i + STOW_BATCH] for i in range(0, len(ct_files), STOW_BATCH)]
+        series = corpus.in_groups(ct_files, STOW_BATCH)
         timing.run(ops.stow_op(series, 4)(server), 4)
         archive.wait_for_caches(600)
         wanted = ("series metadata", "every frame", "WADO-URI")
@@ -112,7 +112,7 @@ def big_study(server: ops.Server, archive: Archive, files: list[Path]) -> dict:
     """Store the large study (one request of 5 instances at a time, two clients), then
     retrieve it as one multipart/related answer while the web processes' resident memory
     (the sum over gunicorn's master and workers) is sampled every 50 ms."""
-    batches = [files[i : i + 5] for i in range(0, len(files), 5)]
+    batches = corpus.in_groups(files, 5)
     lock = threading.Lock()
 
     def store() -> None:

@@ -44,9 +44,10 @@ def main() -> None:
     rounds = args.rounds + (1 if args.profile else 0)
     count = BATCH * args.requests * (rounds + 1)
     files = corpus.files(corpus.ct(count, args.size, BATCH))
-    bodies = []
-    for start in range(0, len(files), BATCH):
-        bodies.append(timing.multipart_body([p.read_bytes() for p in files[start : start + BATCH]]))
+    bodies = [
+        timing.multipart_body([p.read_bytes() for p in group])
+        for group in corpus.in_groups(files, BATCH)
+    ]
     code = export_commit(args.commit) if args.commit else ROOT
     with Archive(args.database_url, args.broker_url, code=code) as archive:
         os.chdir(code)  # Celery's autodiscovery imports from the working directory first
