@@ -10,9 +10,10 @@ fatal. Here that case is a connection error: the worker reconnects as for any ot
 task, still in Redis's "unacked" hash, comes back after the visibility timeout.
 
 The cost: kombu made a new Redis client for every message it sent, and a client builds its
-table of response parsers when it is made: about 170 us of a web worker's CPU for each cache
-build a STOW request queued (``bench/README.md``). A channel now keeps the one it made, for as
-long as its connection pool lasts; redis-py's clients are safe to share between threads.
+table of response parsers when it is made: about 100 us of a web worker's CPU for each cache
+build a STOW request queued (``bench/README.md``, session 10). A channel now keeps the one it
+made, for as long as its connection pool lasts; redis-py's clients are safe to share between
+threads.
 """
 
 from kombu.transport import redis as kombu_redis

@@ -10,18 +10,21 @@ import pytest
 import redis
 from kombu import Connection, Exchange, Producer, Queue
 
-URL = "redis://127.0.0.1:6379/0"
+
+@pytest.fixture
+def url():
+    if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
+        pytest.skip("the embedded broker is a folder")
+    return os.environ["CELERY_BROKER_URL"]
 
 
 @pytest.fixture
-def channel():
-    if not os.environ.get("CELERY_BROKER_URL", "").startswith("redis"):
-        pytest.skip("the embedded broker is a folder")
-    with Connection(URL, transport="ohifsite.broker:Transport") as connection:
+def channel(url):
+    with Connection(url, transport="ohifsite.broker:Transport") as connection:
         yield connection.default_channel
 
 
-def test_a_channel_sends_every_message_through_one_client(channel):
+def test_a_channel_sends_every_message_through_one_client(channel, url):
     name = f"broker-test-{uuid.uuid4().hex[:8]}"
     queue = Queue(name, Exchange(name), routing_key=name)
     producer = Producer(channel, exchange=queue.exchange, routing_key=name)
@@ -37,10 +40,10 @@ def test_a_channel_sends_every_message_through_one_client(channel):
         producer.publish({"n": 3}, serializer="json")
         assert channel._create_client() is not first
 
-        sent = redis.Redis.from_url(URL).lrange(name, 0, -1)
+        sent = redis.Redis.from_url(url).lrange(name, 0, -1)
         bodies = sorted(
             json.loads(base64.b64decode(json.loads(message)["body"]))["n"] for message in sent
         )
         assert bodies == [1, 2, 3]
     finally:
-        redis.Redis.from_url(URL).delete(name)
+        redis.Redis.from_url(url).delete(name)
