@@ -89,7 +89,7 @@ def bench_ours(files: list[Path], size: int, args) -> dict:
 
 
 def bench_orthanc(files: list[Path], size: int, args) -> dict:
-    with Orthanc(sync_storage=not args.orthanc_no_sync) as orthanc:
+    with Orthanc(sync_storage=not args.orthanc_no_sync, keep=args.keep) as orthanc:
         print(f"         ({orthanc.version()}, SyncStorageArea {not args.orthanc_no_sync})")
         seconds = orthanc.upload(files, args.orthanc_clients)
         count = orthanc.statistics()["CountInstances"]
@@ -115,7 +115,7 @@ def main() -> None:
     parser.add_argument("--orthanc-clients", type=int, default=4)
     parser.add_argument("--orthanc-no-sync", action="store_true", help="SyncStorageArea false")
     parser.add_argument("--skip-orthanc", action="store_true")
-    parser.add_argument("--keep", action="store_true", help="keep our data folder")
+    parser.add_argument("--keep", action="store_true", help="keep both servers' folders")
     parser.add_argument("--commit", help="run this commit (git archive), not the working tree")
     args = parser.parse_args()
 
