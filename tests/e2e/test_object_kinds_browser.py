@@ -213,14 +213,15 @@ def test_an_sr_length_is_listed(page, live_server, screenshot, source, ohif_buil
     watch = Watch(page)
     open_over_its_ct(page, live_server, source, length_report, "Length SR", prompt_seconds=5)
     # OHIF sometimes draws an SR's annotations only once the viewport renders again: moving a
-    # slice away and back does that.
+    # slice away and back does that. Short waits, more moves: with 10 s a wait, one of these
+    # cases waited 20 s in every run for the third move.
     length = page.get_by_text(re.compile(r"22\.4")).first
-    for key in ("", "ArrowDown", "ArrowUp", "ArrowUp", "ArrowDown"):
+    for key in ("", "ArrowDown", "ArrowUp", "ArrowUp", "ArrowDown", "ArrowDown", "ArrowUp"):
         if key:
             page.locator(".cornerstone-viewport-element, canvas").first.hover()
             page.keyboard.press(key)
         try:
-            length.wait_for(timeout=10_000)
+            length.wait_for(timeout=5_000)
             break
         except PlaywrightTimeout:
             continue
