@@ -56,7 +56,10 @@ def test_run_sh_restarts_its_worker_and_stops_everything_on_term(tmp_path):
         wait_for(lambda: not port_free(dicom_port), 60, "the DICOM listener did not start")
 
         [worker] = wait_for(lambda: workers(run.pid), 30, "no Celery worker under run.sh")
+        killed = {worker: descendants(run.pid)[worker]}
         os.kill(worker, signal.SIGKILL)
+        # A killed process is listed until it has died (it was, once, when looked for at once).
+        wait_for(lambda: not still_alive(killed), 10, "the killed worker did not die")
         [again] = wait_for(lambda: workers(run.pid), 30, "the worker was not restarted")
         assert again != worker
         wait_for(lambda: log.read_text().count(" ready.") >= 2, 60, "the new worker not ready")
