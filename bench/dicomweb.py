@@ -150,23 +150,23 @@ def warm_up(archive: Archive, servers: list, files: list[Path]) -> int:
     ours, theirs = servers
     batches = requests_of(files)
     sent = STOW_WARMUP
-    _stow(ours, batches[:sent], 2)
+    _warm(ours, batches[:sent], 2)
     web = archive.processes["web"].pid
     served = dict.fromkeys(timing.children_cpu_seconds(web), 0)
     while min(served.values()) < WARM_PER_WORKER and sent < len(batches):
         before = timing.children_cpu_seconds(web)
-        _stow(ours, batches[sent : sent + 1], 1)  # a new client thread: a new connection
+        _warm(ours, batches[sent : sent + 1], 1)  # a new client thread: a new connection
         after = timing.children_cpu_seconds(web)
         busiest = max(after, key=lambda pid: after[pid] - before.get(pid, 0.0))
         served[busiest] = served.get(busiest, 0) + 1
         sent += 1
     print(f"ours: warm-up requests served by each web worker: {sorted(served.values())}")
-    _stow(theirs, batches[:sent], 2)
+    _warm(theirs, batches[:sent], 2)
     archive.wait_for_caches(300)
     return sent
 
 
-def _stow(server: ops.Server, batches: list[list[Path]], clients: int) -> None:
+def _warm(server: ops.Server, batches: list[list[Path]], clients: int) -> None:
     result = timing.run(ops.stow_op(batches, clients)(server), clients, 0)
     if result.error:
         sys.exit(f"warm-up STOW to {server.name} failed: {result.error}")
@@ -193,27 +193,24 @@ def stow_row(table, archive, orthanc, servers, name, batches, clients) -> None:
         "PostgreSQL": timing.servers_named("postgres") if archive.database_url else [],
         "Redis": timing.servers_named("redis-server") if redis else [],
     }
-    spent = dict.fromkeys(parts, 0.0)
-    theirs_cpu = 0.0
+    measured = {"ours": parts, "theirs": {"orthanc": [orthanc.process.pid]}}
+    spent = {side: dict.fromkeys(cpu, 0.0) for side, cpu in measured.items()}
     runs: dict[str, list] = {"ours": [], "theirs": []}
     turns = [("ours", halves[0]), ("theirs", halves[0]), ("theirs", halves[1]), ("ours", halves[1])]
     for side, chosen in turns:
         server = servers[0] if side == "ours" else servers[1]
-        requests = ops.stow_op(chosen, clients)(server)
+        before = {part: timing.cpu_seconds(pids) for part, pids in measured[side].items()}
+        runs[side].append(timing.run(ops.stow_op(chosen, clients)(server), clients, 0))
         if side == "ours":
-            before = {part: timing.cpu_seconds(pids) for part, pids in parts.items()}
-            runs[side].append(timing.run(requests, clients, 0))
             archive.wait_for_caches(300)
-            for part, pids in parts.items():
-                spent[part] += (timing.cpu_seconds(pids) - before[part]) / count
-        else:
-            before_theirs = timing.cpu_seconds([orthanc.process.pid])
-            runs[side].append(timing.run(requests, clients, 0))
-            theirs_cpu += (timing.cpu_seconds([orthanc.process.pid]) - before_theirs) / count
-    ours, theirs = timing.joined(runs["ours"]), timing.joined(runs["theirs"])
-    table.row(name, ours, theirs)
-    ours_cpu = sum(spent.values())
-    each = ", ".join(f"{part} {cpu * 1e6:.0f}" for part, cpu in spent.items() if parts[part])
+        for part, pids in measured[side].items():
+            spent[side][part] += (timing.cpu_seconds(pids) - before[part]) / count
+    table.row(name, timing.joined(runs["ours"]), timing.joined(runs["theirs"]))
+    ours_cpu = sum(spent["ours"].values())
+    theirs_cpu = spent["theirs"]["orthanc"]
+    each = ", ".join(
+        f"{part} {cpu * 1e6:.0f}" for part, cpu in spent["ours"].items() if parts[part]
+    )
     print(
         f"{'':46} CPU an instance: ours {ours_cpu * 1e6:.0f} us ({each}),"
         f" orthanc {theirs_cpu * 1e6:.0f} us, ratio {ours_cpu / theirs_cpu:.2f}",
