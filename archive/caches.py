@@ -71,7 +71,7 @@ def build(study_id: int, generation: int, *, reextract: bool = False) -> str:
             return Outcome.DELETED
         if current != generation:
             return Outcome.SUPERSEDED
-        _, stored = _build_documents(study, generation)
+        _, stored = _build_documents(study, generation, extracted=True)
         if stored:
             return Outcome.BUILT
         return Outcome.DELETED if _generation(study_id) is None else Outcome.SUPERSEDED
@@ -168,6 +168,10 @@ def extract(instances, *, everything: bool = False, backwards: bool = False) -> 
         parsed = [(pk, sha, _parse(pk, path, st, se, sop)) for pk, sha, path, sop, se, st in batch]
         with transaction.atomic():
             written += _store(parsed)
+        if len(batch) < EXTRACT_BATCH:
+            # None was left past this one when it was chosen: a row added since is another
+            # generation's, whose build extracts it.
+            return written
 
 
 def _store(parsed: list[tuple[int, str, dict | None]]) -> int:
@@ -220,11 +224,14 @@ def _parse(pk: int, relpath: str, study_uid: str, series_uid: str, sop_uid: str)
         raise
 
 
-def _build_documents(study: Study, generation: int) -> tuple[bytes, bool]:
+def _build_documents(study: Study, generation: int, extracted: bool = False) -> tuple[bytes, bool]:
     """Series documents and the OHIF document for ``generation``; returns the OHIF document
-    and whether it was stored (only if the study is still at ``generation``)."""
+    and whether it was stored (only if the study is still at ``generation``). ``extracted``:
+    the caller extracted the study's instances just now (``build``), so a series need not look
+    again: an instance replaced since has no metadata, but its replacement made ``generation``
+    stale, and a stale document is never served."""
     series_docs = [
-        _series_documents(series, generation)[1]
+        _series_documents(series, generation, extracted)[1]
         for series in Series.objects.filter(study_id=study.pk)
     ]
     attrs = {keyword: getattr(study, field) for keyword, field in STUDY_FIELDS.items()}
@@ -235,11 +242,14 @@ def _build_documents(study: Study, generation: int) -> tuple[bytes, bool]:
     return document, stored == 1
 
 
-def _series_documents(series: Series, generation: int) -> tuple[bytes, dict]:
+def _series_documents(
+    series: Series, generation: int, extracted: bool = False
+) -> tuple[bytes, dict]:
     """The WADO-RS metadata document (stored, unless a newer one is there) and the OHIF
     series entry of one series, from its instances' DICOM JSON (extracted if missing)."""
     instances = Instance.objects.filter(series_id=series.pk)
-    extract(instances)
+    if not extracted:
+        extract(instances)
     ordered = instances.order_by(F("instance_number").asc(nulls_last=True), "pk")
     metadata = [m for m in ordered.values_list("metadata", flat=True) if m is not None]
     document = _gzip_json(metadata)

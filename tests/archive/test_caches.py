@@ -236,6 +236,29 @@ def test_extract_either_way_writes_each_missing_instance_once(monkeypatch):
 
 
 @pytest.mark.django_db
+def test_a_build_looks_for_instances_to_extract_once():
+    """A batch shorter than EXTRACT_BATCH was the last one, and the series documents of a build
+    use what the build extracted: one query for the rows lacking metadata, for a study of two
+    series, not one more per batch and per series."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    first = ct_series(3, rows=8, columns=8)
+    second = ct_series(2, rows=8, columns=8, study_uid=first[0].StudyInstanceUID)
+    study, _ = stored_series(first + second)
+    study.refresh_from_db()
+    assert study.series_set.count() == 2
+
+    with CaptureQueriesContext(connection) as queries:
+        assert caches.build(study.pk, study.generation) == "built"
+
+    looked = [q["sql"] for q in queries.captured_queries if '"metadata" IS NULL' in q["sql"]]
+    assert len(looked) == 1
+    assert not Instance.objects.filter(metadata__isnull=True).exists()
+    assert [len(series_json(series)) for series in study.series_set.order_by("pk")] == [3, 2]
+
+
+@pytest.mark.django_db
 def test_a_batch_writes_only_the_rows_whose_file_is_still_the_one_parsed():
     """One file replaced while its batch was parsed (another sha256), one instance deleted
     (nothing parsed): the others' metadata is written, in one statement, with its JSON as is."""
