@@ -30,6 +30,8 @@ from enum import StrEnum
 from django.db import connection, transaction
 from django.db.models import F, Q
 
+from ohifsite.prepared import prepared_statements
+
 from . import dicomjson, ohifjson, stores
 from .models import SERIES_FIELDS, STUDY_FIELDS, Instance, Series, Study
 
@@ -58,6 +60,11 @@ def build(study_id: int, generation: int, *, reextract: bool = False) -> str:
     raised after recording so that Celery retries it. ``reextract`` parses every file again,
     for a change of the DICOM JSON format.
     """
+    with prepared_statements():
+        return _build(study_id, generation, reextract)
+
+
+def _build(study_id: int, generation: int, reextract: bool) -> str:
     study = Study.objects.filter(pk=study_id).first()
     if study is None:
         return Outcome.DELETED

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 
 from django.dispatch import Signal
 
+from ohifsite.prepared import prepared_statements
+
 from .. import storage
 from . import read
 from .arrival import Arrival
@@ -40,7 +42,7 @@ def receive(arrivals: Iterable[Arrival]) -> list[IngestResult]:
     gone when this returns or raises (placed in the archive, or deleted)."""
     arrivals = list(arrivals)
     results: dict[int, IngestResult] = {}
-    with Spool() as spool:
+    with Spool() as spool, prepared_statements():
         for arrival in arrivals:
             spool.adopt(arrival)
         taken = [spool.take(arrival) for arrival in arrivals]
