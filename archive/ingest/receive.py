@@ -42,7 +42,7 @@ def receive(arrivals: Iterable[Arrival]) -> list[IngestResult]:
     gone when this returns or raises (placed in the archive, or deleted)."""
     arrivals = list(arrivals)
     results: dict[int, IngestResult] = {}
-    with Spool() as spool, prepared_statements():
+    with Spool() as spool:
         for arrival in arrivals:
             spool.adopt(arrival)
         taken = [spool.take(arrival) for arrival in arrivals]
@@ -77,7 +77,10 @@ def receive(arrivals: Iterable[Arrival]) -> list[IngestResult]:
         if not grouped:
             return announce([])
         # Announced inside the slice's transaction: the access log's rows commit with it.
-        index_studies([[parsed for _, parsed in files] for files in grouped], announce)
+        # Prepared statements; not the lookup of stored bytes above: in a new archive, before
+        # PostgreSQL has statistics, the plan it kept for that one read the whole table.
+        with prepared_statements():
+            index_studies([[parsed for _, parsed in files] for files in grouped], announce)
     return [results[i] for i in range(len(arrivals))]
 
 
