@@ -60,3 +60,33 @@ def test_rows_equal_those_bulk_create_writes_and_pks_come_in_order():
 def test_nothing_to_insert_is_no_statement(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert insert_rows(Instance, []) == []
+
+
+def test_a_row_that_breaks_a_constraint_raises_djangos_integrity_error():
+    """Ingest starts again on Django's IntegrityError (a concurrent writer): on PostgreSQL the
+    statement goes through psycopg's own cursor, whose errors must arrive as Django's."""
+    from django.db import IntegrityError, transaction
+
+    study = Study.objects.create(study_instance_uid="1.2.3")
+    series = Series.objects.create(study=study, series_instance_uid="1.2.3.4")
+    insert_rows(Instance, [_values("1.2.3.4.1", series)])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(Instance, [_values("1.2.3.4.2", series), _values("1.2.3.4.1", series)])
+    assert Instance.objects.count() == 1
+
+
+def test_postgresql_is_not_made_to_parse_a_long_statement_again(monkeypatch):
+    """With Django's ``%s``, psycopg parses a statement of more than 50 values every time
+    (``_query2pg_nocache``); twenty instance rows have 440."""
+    from django.db import connection
+    from psycopg import _queries
+
+    if connection.vendor != "postgresql":
+        pytest.skip("psycopg's")
+    parsed = []
+    real = _queries._query2pg_nocache
+    monkeypatch.setattr(_queries, "_query2pg_nocache", lambda *a: parsed.append(1) or real(*a))
+    study = Study.objects.create(study_instance_uid="1.2.3")
+    series = Series.objects.create(study=study, series_instance_uid="1.2.3.4")
+    pks = insert_rows(Instance, [_values(f"1.2.3.4.{i}", series) for i in range(20)])
+    assert len(pks) == 20 and parsed == []
