@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.db import DatabaseError
 from django.dispatch import receiver
 
+from ohifsite.inserts import insert_objects
 from ohifsite.writers import write_transaction
 
 from . import current
@@ -125,7 +126,7 @@ def _save(events: list[AccessEvent]) -> None:
             setattr(event, field, getattr(event, field).replace("\x00", ""))
     try:
         with write_transaction():
-            AccessEvent.objects.bulk_create(events)
+            insert_objects(AccessEvent, events)
     except DatabaseError:
         first = events[0]
         log.exception(

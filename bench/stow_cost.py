@@ -38,10 +38,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds; the best is shown")
     parser.add_argument("--size", type=int, default=64, help="rows and columns of each slice")
     parser.add_argument("--profile", action="store_true", help="pyinstrument of one more round")
+    parser.add_argument(
+        "--cpu-profile",
+        metavar="N",
+        type=int,
+        default=0,
+        help="cProfile of one more round timed by CPU (process_time): its N costliest lines",
+    )
     parser.add_argument("--commit", help="run this commit (git archive), not the working tree")
     args = parser.parse_args()
 
-    rounds = args.rounds + (1 if args.profile else 0)
+    rounds = args.rounds + (1 if args.profile else 0) + (1 if args.cpu_profile else 0)
     count = BATCH * args.requests * (rounds + 1)
     files = corpus.files(corpus.ct(count, args.size, BATCH))
     bodies = [
@@ -106,6 +113,17 @@ def main() -> None:
                 send(*next(pending))
             profiler.stop()
             print(profiler.output_text(unicode=True, color=False, show_all=False))
+        if args.cpu_profile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
+            for _ in range(args.requests):
+                send(*next(pending))
+            profiler.disable()
+            stats = pstats.Stats(profiler).sort_stats("cumulative")
+            stats.print_stats(args.cpu_profile)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from django.db import IntegrityError, OperationalError
 
+from ohifsite.inserts import insert_objects
 from ohifsite.writers import write_transaction
 
 from ..models import Series, Study
@@ -123,10 +124,10 @@ def _write_new_studies(works: list[Work]) -> None:
     series are inserted with their counts, the instances in one insert. Should another study
     hold one of their series or instances, an insert fails and the next attempt takes the
     careful way, which reports them."""
-    studies = Study.objects.bulk_create(work.new_study() for work in works)
+    studies = insert_objects(Study, [work.new_study() for work in works])
     for work, row in zip(works, studies, strict=True):
         work.study = row
-    created = Series.objects.bulk_create(series for work in works for series in work.new_series())
+    created = insert_objects(Series, [series for work in works for series in work.new_series()])
     series = {row.series_instance_uid: row for row in created}
     insert(
         [

@@ -5,9 +5,10 @@ the archive holds)."""
 from collections import Counter
 from dataclasses import dataclass, field, replace
 
+from ohifsite.inserts import insert_rows
+
 from .. import storage
 from ..models import INSTANCE_FIELDS, SERIES_FIELDS, STUDY_FIELDS, Instance, Series, Study
-from .inserts import insert_rows
 from .outcome import IngestResult, Status
 from .read import Parsed
 

@@ -1,4 +1,4 @@
-"""``ingest.inserts.insert_rows`` writes what Django's ``bulk_create`` writes: every column,
+"""``ohifsite.inserts.insert_rows`` writes what Django's ``bulk_create`` writes: every column,
 defaults and creation times included, and the pks in row order."""
 
 import datetime
@@ -6,8 +6,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from archive.ingest.inserts import insert_rows
 from archive.models import Instance, Series, Study
+from ohifsite.inserts import insert_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +90,34 @@ def test_postgresql_is_not_made_to_parse_a_long_statement_again(monkeypatch):
     series = Series.objects.create(study=study, series_instance_uid="1.2.3.4")
     pks = insert_rows(Instance, [_values(f"1.2.3.4.{i}", series) for i in range(20)])
     assert len(pks) == 20 and parsed == []
+
+
+def test_objects_are_written_as_bulk_create_writes_them_and_get_their_pks():
+    from accounts.models import AccessEvent
+    from ohifsite.inserts import insert_objects
+
+    before = timezone.now()
+    ours = insert_objects(
+        Study, [Study(study_instance_uid=f"1.2.{i}", patient_name="Doe^J") for i in range(3)]
+    )
+    django = Study.objects.bulk_create(
+        [Study(study_instance_uid=f"1.3.{i}", patient_name="Doe^J") for i in range(3)]
+    )
+    for mine, theirs in zip(ours, django, strict=True):
+        assert mine.pk is not None and not mine._state.adding
+        stored = Study.objects.filter(pk=mine.pk).values().get()
+        other = Study.objects.filter(pk=theirs.pk).values().get()
+        assert stored["study_instance_uid"] == mine.study_instance_uid
+        assert stored["created_at"] == mine.created_at and mine.created_at >= before
+        assert stored["updated_at"] == mine.updated_at
+        for key in ("id", "created_at", "updated_at", "study_instance_uid"):
+            stored.pop(key), other.pop(key)
+        assert stored == other
+
+    events = insert_objects(
+        AccessEvent,
+        [AccessEvent(action="store", ip=""), AccessEvent(action="store", ip="192.0.2.7")],
+    )
+    assert list(
+        AccessEvent.objects.filter(pk__in=[e.pk for e in events]).order_by("pk").values_list("ip")
+    ) == [(None,), ("192.0.2.7",)]
