@@ -3,7 +3,10 @@
 Django's WSGI handler in this process (no HTTP server, no client threads), with an uploader's
 session cookie and CSRF token. Prints the CPU time (``process_time``) and wall time per
 instance, so that a change can be judged on a shared machine; ``--profile`` prints where the
-time goes (pyinstrument).
+time goes (pyinstrument, wall time), ``--cpu-profile N`` its N costliest functions by CPU
+(cProfile; ``SORT=tottime`` for their own time). ``--batch 1`` weighs what a request costs
+beside its files (20 instances a request spent about as much on the request as on its files,
+session 11).
 
     .venv/bin/python bench/stow_cost.py                      # SQLite, the embedded default
     .venv/bin/python bench/stow_cost.py --profile \\
@@ -26,7 +29,6 @@ import corpus  # noqa: E402
 import timing  # noqa: E402
 from ours import ROOT, Archive, export_commit  # noqa: E402
 
-BATCH = 20
 CSRF = "a" * 32
 
 
@@ -37,6 +39,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40, help="timed requests (and rounds)")
     parser.add_argument("--rounds", type=int, default=3, help="timed rounds; the best is shown")
     parser.add_argument("--size", type=int, default=64, help="rows and columns of each slice")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=20,
+        help="instances a request (one study); 1 shows what a request costs beside its files",
+    )
     parser.add_argument("--profile", action="store_true", help="pyinstrument of one more round")
     parser.add_argument(
         "--cpu-profile",
@@ -49,11 +57,11 @@ def main() -> None:
     args = parser.parse_args()
 
     rounds = args.rounds + (1 if args.profile else 0) + (1 if args.cpu_profile else 0)
-    count = BATCH * args.requests * (rounds + 1)
-    files = corpus.files(corpus.ct(count, args.size, BATCH))
+    count = args.batch * args.requests * (rounds + 1)
+    files = corpus.files(corpus.ct(count, args.size, args.batch))
     bodies = [
         timing.multipart_body([p.read_bytes() for p in group])
-        for group in corpus.in_groups(files, BATCH)
+        for group in corpus.in_groups(files, args.batch)
     ]
     code = export_commit(args.commit) if args.commit else ROOT
     with Archive(args.database_url, args.broker_url, code=code) as archive:
@@ -88,7 +96,7 @@ def main() -> None:
             content = b"".join(answer)
             answer.close()
             stored = json.loads(content).get("00081199", {}).get("Value", [])
-            if not status[0].startswith("200") or len(stored) != BATCH:
+            if not status[0].startswith("200") or len(stored) != args.batch:
                 sys.exit(f"STOW: {status[0]}, {len(stored)} stored: {content[:300]!r}")
 
         pending = iter(bodies)
@@ -99,8 +107,8 @@ def main() -> None:
             cpu, wall = time.process_time(), time.perf_counter()
             for _ in range(args.requests):
                 send(*next(pending))
-            cpu = (time.process_time() - cpu) / (args.requests * BATCH)
-            wall = (time.perf_counter() - wall) / (args.requests * BATCH)
+            cpu = (time.process_time() - cpu) / (args.requests * args.batch)
+            wall = (time.perf_counter() - wall) / (args.requests * args.batch)
             print(f"per instance: {cpu * 1e6:6.0f} us CPU, {wall * 1e6:6.0f} us wall", flush=True)
             best = cpu if best is None else min(best, cpu)
         print(f"best: {best * 1e6:.0f} us CPU per instance")
@@ -122,7 +130,7 @@ def main() -> None:
             for _ in range(args.requests):
                 send(*next(pending))
             profiler.disable()
-            stats = pstats.Stats(profiler).sort_stats("cumulative")
+            stats = pstats.Stats(profiler).sort_stats(os.environ.get("SORT", "cumulative"))
             stats.print_stats(args.cpu_profile)
 
 

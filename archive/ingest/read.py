@@ -4,10 +4,12 @@ Pure: a path in, a ``Parsed`` (or ``Rejected``) out. The bytes are parsed once, 
 values (pixel data) left on disk.
 """
 
+import functools
 from dataclasses import dataclass
 
 import pydicom
 from django.conf import settings
+from django.db import connection
 from pydicom.errors import InvalidDicomError
 
 from .. import elements, frames, storage
@@ -110,30 +112,41 @@ _FIELD_OF_UID = {
 def already_stored(spooled: list[storage.Spooled]) -> dict[tuple[str, int], IngestResult]:
     """The same bytes are the same instance: answer from the index without parsing, which
     makes a re-run of an interrupted import, or a client that retries, cheap. Keyed by
-    (SHA-256, size)."""
-    rows = Instance.objects.filter(sha256__in={one.sha256 for one in spooled}).values(
-        "pk",
-        "sha256",
-        "file_size",
-        "sop_instance_uid",
-        "sop_class_uid",
-        "series__series_instance_uid",
-        "series__study__study_instance_uid",
-        "series__study_id",
-    )
+    (SHA-256, size). One statement written here, not by the ORM: compiling the ORM's query
+    with its joins cost a web worker more than running it (about 0.3 ms a STOW request)."""
+    hashes = sorted({one.sha256 for one in spooled})
+    if not hashes:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_stored_sql(len(hashes)), hashes)
+        rows = cursor.fetchall()
     return {
-        (row["sha256"], row["file_size"]): IngestResult(
+        (sha256, size): IngestResult(
             Status.ALREADY_STORED,
             "",
-            sop_instance_uid=row["sop_instance_uid"],
-            sop_class_uid=row["sop_class_uid"],
-            series_instance_uid=row["series__series_instance_uid"],
-            study_instance_uid=row["series__study__study_instance_uid"],
-            study_pk=row["series__study_id"],
-            instance_pk=row["pk"],
+            sop_instance_uid=sop,
+            sop_class_uid=sop_class,
+            series_instance_uid=series_uid,
+            study_instance_uid=study_uid,
+            study_pk=study_pk,
+            instance_pk=pk,
         )
-        for row in rows
+        for pk, sha256, size, sop, sop_class, series_uid, study_uid, study_pk in rows
     }
+
+
+@functools.cache
+def _stored_sql(count: int) -> str:
+    """The instances holding any of ``count`` hashes, with their series' and study's UIDs."""
+    quote = connection.ops.quote_name
+    instance, series, study = (quote(model._meta.db_table) for model in (Instance, Series, Study))
+    return (
+        "SELECT i.id, i.sha256, i.file_size, i.sop_instance_uid, i.sop_class_uid,"
+        " s.series_instance_uid, st.study_instance_uid, s.study_id"
+        f" FROM {instance} i JOIN {series} s ON s.id = i.series_id"
+        f" JOIN {study} st ON st.id = s.study_id"
+        f" WHERE i.sha256 IN ({', '.join(['%s'] * count)})"
+    )
 
 
 def _check_complete(dataset: pydicom.Dataset, size: int) -> None:
