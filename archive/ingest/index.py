@@ -15,9 +15,10 @@ the same study, series or instance first makes the whole transaction start again
 it sees that writer's rows.
 """
 
+import functools
 from collections.abc import Callable
 
-from django.db import IntegrityError, OperationalError
+from django.db import IntegrityError, OperationalError, connection
 
 from ohifsite.inserts import insert_objects
 from ohifsite.writers import write_transaction
@@ -98,16 +99,14 @@ def _write(works: list[Work], careful: bool) -> None:
     uids = [work.uid for work in works]
     if len(set(uids)) != len(uids):
         raise ValueError("index_studies takes one list per study")
-    locked = {
-        row.study_instance_uid: row
-        for row in Study.objects.select_for_update()
-        .filter(study_instance_uid__in=uids)
-        # What indexing reads, and whose study it is for the results.
-        .only(
-            "study_instance_uid", "generation", "modalities_in_study", "patient_id", "patient_name"
-        )
-        .order_by("study_instance_uid")
-    }
+    with connection.cursor() as cursor:
+        cursor.execute(_lock_sql(len(uids)), uids)
+        locked = {
+            row.study_instance_uid: row
+            for row in (
+                Study.from_db(connection.alias, _LOCKED, values) for values in cursor.fetchall()
+            )
+        }
     new = []
     for work in works:
         study = locked.get(work.uid)
@@ -117,6 +116,34 @@ def _write(works: list[Work], careful: bool) -> None:
             held.index_into(work, study)
     if new:
         _write_new_studies(new)
+
+
+# What indexing reads of a study it holds, and whose study it is for the results.
+_LOCKED = (
+    "id",
+    "study_instance_uid",
+    "generation",
+    "modalities_in_study",
+    "patient_id",
+    "patient_name",
+)
+
+
+@functools.cache
+def _lock_sql(count: int) -> str:
+    """``Study.objects.select_for_update().filter(study_instance_uid__in=...).only(...)
+    .order_by("study_instance_uid")``, written once per count: compiling that query cost a web
+    worker more than running it, on every request."""
+    quote = connection.ops.quote_name
+    # In the model's order of fields: ``from_db`` takes the values in that order.
+    fields = [field for field in Study._meta.concrete_fields if field.attname in _LOCKED]
+    columns = ", ".join(quote(field.column) for field in fields)
+    uid = quote("study_instance_uid")
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    return (
+        f"SELECT {columns} FROM {quote(Study._meta.db_table)}"
+        f" WHERE {uid} IN ({', '.join(['%s'] * count)}) ORDER BY {uid}{lock}"
+    )
 
 
 def _write_new_studies(works: list[Work]) -> None:

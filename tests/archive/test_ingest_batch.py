@@ -380,3 +380,42 @@ def test_instances_received_is_sent_inside_the_slice_transaction():
     names = {f"{ds.SOPInstanceUID}.dcm" for ds in refused}
     assert not [p for p in storage.root().rglob("*.dcm") if p.name in names]
     assert not list(storage.incoming_dir().iterdir())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_indexing_into_a_held_study_locks_its_row():
+    """Two writers into one held study wait for each other on its row (PostgreSQL): the
+    statement that reads the held studies takes their row locks."""
+    import threading
+
+    from django.db import OperationalError, connection, transaction
+
+    from archive.ingest import index
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's (SQLite's writer takes the database)")
+    study = ct_slice(0, rows=8, columns=8)
+    index_together([study])
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(index._lock_sql(1), [study.StudyInstanceUID])
+                assert len(cursor.fetchall()) == 1
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(OperationalError), transaction.atomic():
+            Study.objects.select_for_update(nowait=True).filter(
+                study_instance_uid=study.StudyInstanceUID
+            ).first()
+    finally:
+        release.set()
+        thread.join(10)
