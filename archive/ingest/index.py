@@ -138,7 +138,7 @@ def _lock_sql(count: int) -> str:
     # In the model's order of fields: ``from_db`` takes the values in that order.
     fields = [field for field in Study._meta.concrete_fields if field.attname in _LOCKED]
     columns = ", ".join(quote(field.column) for field in fields)
-    uid = quote("study_instance_uid")
+    uid = quote(Study._meta.get_field("study_instance_uid").column)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
     return (
         f"SELECT {columns} FROM {quote(Study._meta.db_table)}"
