@@ -6,8 +6,9 @@ statements was about a fifth of the database server's CPU (bench/README, session
 can prepare a statement once per connection and reuse its plan, but the archive keeps that off
 by default (``prepare_threshold`` in settings): a plan kept for a wildcard search can be far
 slower than one made for its pattern. Inside ``prepared_statements()`` a statement this
-connection has run before is prepared; what runs there (ingest's indexing, the cache builds)
-looks rows up by key and inserts them, whatever the values. A lookup whose good plan needs
+connection has run before is prepared; what runs there (ingest's indexing, the cache builds,
+QIDO searches led by a UID or PatientID) looks rows up by key and inserts them, whatever the
+values. A lookup whose good plan needs
 statistics that a new archive has not gathered yet stays outside: ingest's search for bytes
 already stored, by hash, was kept as a scan of the whole table. Knows nothing of the archive.
 """

@@ -155,12 +155,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool(
     "DATABASE_PREPARED_STATEMENTS", True
 ):
-    # Values sent apart from the SQL (server-side binding), which lets the searches that look
-    # rows up by UID be prepared once per connection and no longer planned on every request
-    # (archive/dicomweb/qidosql.py). Off behind a pooler in transaction mode that cannot keep
-    # prepared statements (PgBouncer before 1.21).
-    # psycopg prepares only the statements asked for (never on its own after N runs: a
-    # generic plan for a wildcard search can be far slower than one made for its pattern).
+    # Values sent apart from the SQL (server-side binding), which lets the statements that look
+    # rows up by key (ingest, the cache builds, QIDO searches by UID) be prepared once per
+    # connection and no longer planned on every request. Off behind a pooler in transaction
+    # mode that cannot keep prepared statements (PgBouncer before 1.21).
+    # psycopg prepares only inside ohifsite.prepared.prepared_statements (never on its own
+    # after N runs: a generic plan for a wildcard search can be far slower than one made for
+    # its pattern).
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         server_side_binding=True, prepare_threshold=2**31 - 1
     )

@@ -9,6 +9,7 @@ it (the same joins, ``EXISTS`` for ModalitiesInStudy, the same order), so the in
 names come from the models' own table and column names, never from the request.
 """
 
+import contextlib
 import functools
 import json
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from django.db import connection
 
 from accounts.projects import Scope, current_scope
 from archive.models import Instance, Series, Study
+from ohifsite.prepared import prepared_statements
 
 from .query import (
     ATTRIBUTES,
@@ -71,8 +73,9 @@ def search(query: QidoQuery, scope: Scope | None = None) -> Page:
         else:
             where.match(match)
     sql = f"{select}{where.sql()} {_order(query.level)} LIMIT %s OFFSET %s"
-    with connection.cursor() as cursor:
-        _execute(cursor, sql, [*where.params, query.limit + 1, query.offset], _stable(query))
+    prepared = prepared_statements() if _stable(query) else contextlib.nullcontext()
+    with prepared, connection.cursor() as cursor:
+        cursor.execute(sql, [*where.params, query.limit + 1, query.offset])
         found = cursor.fetchall()
     rows = [dict(zip(keywords, row, strict=True)) for row in found[: query.limit]]
     if query.needs_metadata:
@@ -83,10 +86,11 @@ def search(query: QidoQuery, scope: Scope | None = None) -> Page:
 
 
 # A search that matches one of these exactly (or is fixed to a study or series by the URL) is
-# led by that key's index whatever the values: its statement is prepared, and PostgreSQL soon
-# stops planning it again (a third of what a small search cost the database). Other searches
-# (wildcards, ranges, modalities) are planned for their values every time: a plan made for
-# one pattern (``*mit*``) was twenty times slower for another (``*ar*``) at 100,000 studies.
+# led by that key's index whatever the values: its statement is prepared (``ohifsite.prepared``),
+# and PostgreSQL soon stops planning it again (a third of what a small search cost the
+# database). Other searches (wildcards, ranges, modalities) are planned for their values every
+# time: a plan made for one pattern (``*mit*``) was twenty times slower for another
+# (``*ar*``) at 100,000 studies.
 STABLE_KEYS = {
     "StudyInstanceUID",
     "SeriesInstanceUID",
@@ -102,18 +106,6 @@ def _stable(query: QidoQuery) -> bool:
     return any(
         m.kind in ("exact", "list") and m.attribute.keyword in STABLE_KEYS for m in query.matches
     )
-
-
-def _execute(cursor, sql: str, params: list, prepare: bool) -> None:
-    """Django's cursor has no way to ask for a prepared statement: one worth preparing goes
-    straight to psycopg's (with Django's error translation), when values are bound on the
-    server (DATABASE_PREPARED_STATEMENTS) and Django is not logging queries."""
-    options = connection.settings_dict["OPTIONS"]
-    if prepare and options.get("server_side_binding") and not connection.queries_logged:
-        with connection.wrap_database_errors:
-            cursor.cursor.execute(sql, params, prepare=True)
-    else:
-        cursor.execute(sql, params)
 
 
 def _quote(name: str) -> str:
